@@ -1,0 +1,247 @@
+"""Scoring: a loaded model version, single and batch scores, decisions and reasons.
+
+Scores come from the ONNX export through ONNX Runtime, which loads in milliseconds
+and needs no scikit-learn at serving time. The joblib pipeline (the training
+library's own object) is loaded only on request, to cross-check the ONNX export.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from creditscorer.card import ModelCard
+from creditscorer.explain import ShapleyExplainer
+from creditscorer.integrity import read_verified
+from creditscorer.validation import validate_record, validate_table
+
+ONNX_FILE = "model.onnx"
+JOBLIB_FILE = "model.joblib"
+APPROVE, DECLINE = "approve", "decline"
+
+
+@dataclass(frozen=True)
+class SingleResult:
+    """The score of one applicant."""
+
+    model: str
+    model_version: str
+    probability_default: float
+    decision: str
+    threshold: float
+    reasons: list[dict[str, Any]]
+    base_probability: float
+    warnings: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "model_version": self.model_version,
+            "probability_default": self.probability_default,
+            "decision": self.decision,
+            "threshold": self.threshold,
+            "reasons": self.reasons,
+            "base_probability": self.base_probability,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Scores of a table, one entry per input row, in input order.
+
+    ``probability_default`` is NaN and ``decision`` is None for rows with an error.
+    ``contributions`` (n, k) is present only when reasons were asked for.
+    """
+
+    model: str
+    model_version: str
+    threshold: float
+    feature_names: list[str]
+    probability_default: np.ndarray
+    decision: np.ndarray
+    errors: dict[int, str]
+    warnings: dict[int, str]
+    contributions: np.ndarray | None = None
+    base_probability: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.probability_default.shape[0])
+
+    @property
+    def summary(self) -> dict[str, int]:
+        failed = len(self.errors)
+        return {
+            "rows": self.n_rows,
+            "scored": self.n_rows - failed,
+            "failed": failed,
+            "warned": len(self.warnings),
+        }
+
+    def result_columns(self) -> list[str]:
+        columns = ["probability_default", "decision", "error", "warning"]
+        if self.contributions is not None:
+            columns += [f"contribution_{name}" for name in self.feature_names]
+        return columns
+
+    def result_rows(self) -> list[list[Any]]:
+        """Rows of ``result_columns()``; Python values ready for JSON or CSV."""
+        n = self.n_rows
+        probability = self.probability_default.astype(object)
+        probability[np.isnan(self.probability_default)] = None
+        error = np.full(n, None, dtype=object)
+        for i, message in self.errors.items():
+            error[i] = message
+        warning = np.full(n, None, dtype=object)
+        for i, message in self.warnings.items():
+            warning[i] = message
+        parts = [probability, self.decision, error, warning]
+        if self.contributions is not None:
+            contributions = self.contributions.astype(object)
+            contributions[np.isnan(self.contributions)] = None
+            parts.extend(contributions.T)
+        table = np.empty((n, len(parts)), dtype=object)
+        for j, column in enumerate(parts):
+            table[:, j] = column
+        return table.tolist()
+
+
+class Model:
+    """One trained model version: its card, its ONNX session and its explainer."""
+
+    def __init__(self, folder: Path, card: ModelCard, onnx_bytes: bytes, threads: int = 1):
+        import onnxruntime as ort  # imported here so that importing the core stays cheap
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.folder = Path(folder)
+        self.card = card
+        self._session = ort.InferenceSession(
+            onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._input = self._session.get_inputs()[0].name
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        self._probability_output = self._outputs[-1]
+        self._sklearn = None
+        explanation = card.raw.get("explanation", {})
+        self._explainer = ShapleyExplainer(
+            self.predict_proba,
+            np.asarray(explanation["background"], dtype=np.float64),
+            np.asarray(explanation["background_weights"], dtype=np.float64),
+        )
+
+    @classmethod
+    def load(cls, folder: Path, threads: int = 1) -> Model:
+        """Load a model folder after checking every artifact's sha256 against the card."""
+        card = ModelCard.load(folder)
+        onnx_bytes = read_verified(folder, ONNX_FILE, card.artifacts)
+        return cls(folder, card, onnx_bytes, threads=threads)
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    @property
+    def threshold(self) -> float:
+        return self.card.threshold
+
+    @property
+    def base_probability(self) -> float:
+        return self._explainer.base_value
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """P(default) for each row of X (features in card order), through ONNX Runtime."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        (probabilities,) = self._session.run([self._probability_output], {self._input: X})
+        return np.clip(probabilities[:, 1].astype(np.float64), 0.0, 1.0)
+
+    def sklearn_pipeline(self) -> Any:
+        """The joblib pipeline, loaded (after its sha256 check) on first use only."""
+        if self._sklearn is None:
+            import joblib
+
+            data = read_verified(self.folder, JOBLIB_FILE, self.card.artifacts)
+            self._sklearn = joblib.load(io.BytesIO(data))
+        return self._sklearn
+
+    def predict_proba_sklearn(self, X: np.ndarray) -> np.ndarray:
+        return self.sklearn_pipeline().predict_proba(np.asarray(X, dtype=np.float64))[:, 1]
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        """'decline' at or above the threshold, else 'approve'."""
+        return np.where(probabilities >= self.threshold, DECLINE, APPROVE).astype(object)
+
+    def explain(self, X: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
+        return self._explainer.explain(X, scores)
+
+    def reasons(self, contributions: np.ndarray) -> list[dict[str, Any]]:
+        """One row of contributions as the API's reason list, largest magnitude first."""
+        order = np.argsort(-np.abs(contributions), kind="stable")
+        names = self.card.feature_names
+        return [{"feature": names[j], "contribution": float(contributions[j])} for j in order]
+
+    def score_one(self, record: Mapping[str, Any]) -> SingleResult:
+        """Validate and score one applicant; raises ``ValidationError`` on bad input."""
+        validated = validate_record(self.card.features, record)
+        probability = self.predict_proba(validated.X)
+        contributions = self.explain(validated.X, probability)[0]
+        p = float(probability[0])
+        return SingleResult(
+            model=self.name,
+            model_version=self.version,
+            probability_default=p,
+            decision=DECLINE if p >= self.threshold else APPROVE,
+            threshold=self.threshold,
+            reasons=self.reasons(contributions),
+            base_probability=self.base_probability,
+            warnings=validated.warnings,
+        )
+
+    def score_table(
+        self,
+        columns: Mapping[str, Sequence[Any] | np.ndarray],
+        n_rows: int,
+        with_reasons: bool = False,
+    ) -> BatchResult:
+        """Validate and score a table given column-wise; bad rows get errors, the rest scores."""
+        table = validate_table(self.card.features, columns, n_rows)
+        probability = np.full(n_rows, np.nan)
+        decision = np.full(n_rows, None, dtype=object)
+        contributions = None
+        if table.valid.all():
+            probability = self.predict_proba(table.X)
+            decision = self.decide(probability)
+        elif table.valid.any():
+            probability[table.valid] = self.predict_proba(table.X[table.valid])
+            decision[table.valid] = self.decide(probability[table.valid])
+        if with_reasons:
+            contributions = np.full(table.X.shape, np.nan)
+            if table.valid.any():
+                contributions[table.valid] = self.explain(
+                    table.X[table.valid], probability[table.valid]
+                )
+        return BatchResult(
+            model=self.name,
+            model_version=self.version,
+            threshold=self.threshold,
+            feature_names=self.card.feature_names,
+            probability_default=probability,
+            decision=decision,
+            errors=table.errors,
+            warnings=table.warnings,
+            contributions=contributions,
+            base_probability=self.base_probability if with_reasons else None,
+        )
