@@ -55,7 +55,9 @@ class ShapleyExplainer:
             for coalition in everything:
                 if j in coalition:
                     continue
-                weight = factorial(len(coalition)) * factorial(k - len(coalition) - 1) / factorial(k)
+                weight = (
+                    factorial(len(coalition)) * factorial(k - len(coalition) - 1) / factorial(k)
+                )
                 matrix[index[coalition | {j}], j] += weight
                 matrix[index[coalition], j] -= weight
         return matrix

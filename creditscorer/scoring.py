@@ -193,19 +193,23 @@ class Model:
         names = self.card.feature_names
         return [{"feature": names[j], "contribution": float(contributions[j])} for j in order]
 
-    def score_one(self, record: Mapping[str, Any]) -> SingleResult:
-        """Validate and score one applicant; raises ``ValidationError`` on bad input."""
+    def score_one(self, record: Mapping[str, Any], with_reasons: bool = True) -> SingleResult:
+        """Validate and score one applicant; raises ``ValidationError`` on bad input.
+
+        ``with_reasons=False`` skips the Shapley values (an empty ``reasons`` list),
+        for callers that want the fastest possible score.
+        """
         validated = validate_record(self.card.features, record)
         probability = self.predict_proba(validated.X)
-        contributions = self.explain(validated.X, probability)[0]
         p = float(probability[0])
+        reasons = self.reasons(self.explain(validated.X, probability)[0]) if with_reasons else []
         return SingleResult(
             model=self.name,
             model_version=self.version,
             probability_default=p,
             decision=DECLINE if p >= self.threshold else APPROVE,
             threshold=self.threshold,
-            reasons=self.reasons(contributions),
+            reasons=reasons,
             base_probability=self.base_probability,
             warnings=validated.warnings,
         )

@@ -87,7 +87,9 @@ class ModelStore:
         if not self.root.is_dir():
             return []
         return sorted(
-            p.name for p in self.root.iterdir() if valid_model_name(p.name) and (p / POINTER).is_file()
+            p.name
+            for p in self.root.iterdir()
+            if valid_model_name(p.name) and (p / POINTER).is_file()
         )
 
     def versions(self, name: str) -> list[str]:

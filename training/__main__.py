@@ -12,8 +12,12 @@ from training.train import DEFAULT_DATA, MODEL_NAMES, train_all
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    parser.add_argument("--out", type=Path, default=None, help="model store (default: %(default)s, "
-                        "i.e. CREDITSCORER_MODEL_DIR or instance/models)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="model store (default: %(default)s, i.e. CREDITSCORER_MODEL_DIR or instance/models)",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled CSV")
     parser.add_argument("--model", choices=MODEL_NAMES, action="append", help="train only this one")
     parser.add_argument("--quick", action="store_true", help="tiny grids, for tests")
@@ -25,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name:8s} {card['version']}  CV AUC {cv['roc_auc']['mean']:.3f} ± "
             f"{cv['roc_auc']['std']:.3f}  hold-out AUC {holdout['roc_auc']:.3f}  "
-            f"threshold {card['threshold']['value']:.3f}  hold-out cost {holdout['expected_cost']:.3f}"
+            f"threshold {card['threshold']['value']:.3f}  "
+            f"hold-out cost {holdout['expected_cost']:.3f}"
             f"  ({card['training_seconds']} s)"
         )
     print(f"model store: {out}")

@@ -41,7 +41,9 @@ def parse_labelled_csv(data: bytes, source: str, features=FEATURES) -> Dataset:
             X_rows.append([float(row[c]) for c in features])
             label = int(row[TARGET])
         except (TypeError, ValueError):
-            raise ValueError(f"line {line}: every feature and '{TARGET}' must be a number") from None
+            raise ValueError(
+                f"line {line}: every feature and '{TARGET}' must be a number"
+            ) from None
         if label not in (0, 1):
             raise ValueError(f"line {line}: '{TARGET}' must be 0 or 1")
         y_rows.append(label)

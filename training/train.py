@@ -242,7 +242,12 @@ def train_model(
     idx_train, idx_holdout = train_test_split(
         np.arange(len(y)), test_size=HOLDOUT_SHARE, stratify=y, random_state=seed
     )
-    X_train, y_train, X_holdout, y_holdout = X[idx_train], y[idx_train], X[idx_holdout], y[idx_holdout]
+    X_train, y_train, X_holdout, y_holdout = (
+        X[idx_train],
+        y[idx_train],
+        X[idx_holdout],
+        y[idx_holdout],
+    )
 
     grid = []
     for candidate in _candidates(name, quick):
@@ -250,7 +255,9 @@ def train_model(
         from sklearn.metrics import roc_auc_score
 
         aucs = [roc_auc_score(y_train[fold_of == k], oof[fold_of == k]) for k in range(N_FOLDS)]
-        grid.append({"candidate": candidate, "auc": float(np.mean(aucs)), "oof": oof, "fold_of": fold_of})
+        grid.append(
+            {"candidate": candidate, "auc": float(np.mean(aucs)), "oof": oof, "fold_of": fold_of}
+        )
     best_auc = max(g["auc"] for g in grid)
     good_enough = [g for g in grid if g["auc"] >= best_auc - AUC_TOLERANCE]
     chosen = min(good_enough, key=lambda g: (g["candidate"].cost, -g["auc"]))
@@ -286,9 +293,7 @@ def train_model(
     features = []
     for j, spec in enumerate(FEATURE_SCHEMA):
         low, high = X_train[:, j].min(), X_train[:, j].max()
-        features.append(
-            {**spec, "training_range": {"min": _plain(low), "max": _plain(high)}}
-        )
+        features.append({**spec, "training_range": {"min": _plain(low), "max": _plain(high)}})
     card = {
         "schema_version": 1,
         "name": name,
@@ -317,7 +322,8 @@ def train_model(
             "value": threshold,
             "method": (
                 "minimises the mean UCI cost (a bad applicant approved costs "
-                f"{COST_BAD_APPROVED:g}, a good one declined costs {COST_GOOD_DECLINED:g}) over the "
+                f"{COST_BAD_APPROVED:g}, a good one declined costs {COST_GOOD_DECLINED:g}) "
+                "over the "
                 "out-of-fold CV probabilities of the training split, on a grid of step 0.005"
             ),
             "calibrated_optimum": round(
@@ -345,7 +351,7 @@ def train_model(
                 "tuning or choosing the threshold."
             ),
         },
-        "rows": {"total": int(len(y)), "train": int(len(y_train)), "holdout": int(len(y_holdout))},
+        "rows": {"total": len(y), "train": len(y_train), "holdout": len(y_holdout)},
         "data": {"source": dataset.source, "sha256": dataset.sha256},
         "explanation": {
             "method": (
@@ -367,11 +373,15 @@ def train_model(
             ONNX_FILE: onnx_sha,
         },
     }
-    folder = _publish(Path(out_root) / name, version, {
-        JOBLIB_FILE: joblib_bytes,
-        ONNX_FILE: onnx_bytes,
-        CARD_FILE: (json.dumps(card, indent=2) + "\n").encode("utf-8"),
-    })
+    folder = _publish(
+        Path(out_root) / name,
+        version,
+        {
+            JOBLIB_FILE: joblib_bytes,
+            ONNX_FILE: onnx_bytes,
+            CARD_FILE: (json.dumps(card, indent=2) + "\n").encode("utf-8"),
+        },
+    )
     if promote:
         write_pointer(folder.parent, version)
     return folder, card

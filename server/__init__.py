@@ -1,0 +1,81 @@
+"""CreditScorer's Flask scoring API.
+
+``create_app`` is the application factory: nothing is created at import time; the
+WSGI entry module (``server.wsgi``) and the command line (``python -m server``) make
+the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from creditscorer.store import ModelStore
+from server.config import Settings
+
+__all__ = ["create_app"]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build the app: settings, model store (trained on first use if empty), routes, handlers."""
+    settings = settings or Settings.from_env(**overrides)
+    app = Flask(__name__, instance_relative_config=True)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    logging.getLogger("creditscorer").setLevel(settings.log_level.upper())
+
+    model_dir = settings.model_dir or Path(app.instance_path) / "models"
+    if settings.train_if_missing:
+        from training.train import ensure_models  # imports scikit-learn only when it must train
+
+        trained = ensure_models(model_dir)
+        if trained:
+            app.logger.warning("trained missing models %s into %s", ", ".join(trained), model_dir)
+    store = ModelStore(model_dir, threads=settings.onnx_threads)
+    store.load_all()  # a broken or tampered artifact stops the start, not the first request
+    app.extensions["creditscorer.settings"] = settings
+    app.extensions["creditscorer.store"] = store
+
+    from server.api import api
+    from server.problems import register_error_handlers
+
+    app.register_blueprint(api)
+    register_error_handlers(app)
+    _register_request_ids(app)
+    _register_openapi(app)
+    return app
+
+
+def _register_request_ids(app: Flask) -> None:
+    @app.before_request
+    def _assign_request_id() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _register_openapi(app: Flask) -> None:
+    cache: dict[str, bytes] = {}
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        if "spec" not in cache:
+            import orjson
+            import yaml
+
+            cache["spec"] = orjson.dumps(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8")))
+        return Response(cache["spec"], mimetype="application/json")

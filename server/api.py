@@ -1,0 +1,197 @@
+"""The HTTP routes. Each view parses the request, calls the core, and formats the reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, g, request
+
+from creditscorer.errors import FieldError
+from creditscorer.scoring import BatchResult, Model
+from creditscorer.store import ModelStore
+from server import tables
+from server.problems import ApiError
+
+api = Blueprint("api", __name__)
+
+JSON_TYPES = ("application/json",)
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+def json_response(body: dict[str, Any], status: int = 200) -> Response:
+    body["request_id"] = g.get("request_id")
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+
+def store() -> ModelStore:
+    return current_app.extensions["creditscorer.store"]
+
+
+def settings():
+    return current_app.extensions["creditscorer.settings"]
+
+
+def _flag(value: Any, name: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ApiError(
+        400, f"{name}: must be true or false", [FieldError(name, "must be true or false")]
+    )
+
+
+def _model(name: Any) -> Model:
+    if name is None or name == "":
+        name = settings().default_model
+    if not isinstance(name, str):
+        raise ApiError(400, "model: must be text", [FieldError("model", "must be a model name")])
+    model = store().get(name.strip().lower())
+    g.scored_model = model
+    return model
+
+
+def _json_body() -> Any:
+    mimetype = request.mimetype
+    if mimetype not in JSON_TYPES:
+        raise ApiError(415, f"expected application/json, got {mimetype or 'no content type'}")
+    data = request.get_data(cache=False)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        message = f"is not valid JSON ({error.args[0]})"
+        raise ApiError(400, f"body: {message}", [FieldError("body", message)]) from None
+
+
+@api.get("/health")
+def health() -> Response:
+    models = {name: store().get(name).version for name in store().names()}
+    return json_response({"status": "ok" if models else "no models", "models": models})
+
+
+@api.get("/v1/models")
+def list_models() -> Response:
+    return json_response({"models": [store().get(n).card.summary() for n in store().names()]})
+
+
+@api.get("/v1/models/<name>")
+def model_card(name: str) -> Response:
+    return json_response(dict(_model(name).card.raw))
+
+
+@api.route("/v1/predict", methods=["GET", "POST"])
+def predict() -> Response:
+    if request.method == "GET":
+        record: dict[str, Any] = request.args.to_dict()
+    else:
+        record = _json_body()
+        if not isinstance(record, dict):
+            raise ApiError(
+                400, "body: must be a JSON object", [FieldError("body", "must be an object")]
+            )
+    model = _model(record.get("model", request.args.get("model")))
+    fmt = request.args.get("format", record.get("format", "json"))
+    if fmt not in ("json", "text"):
+        raise ApiError(
+            400, "format: must be json or text", [FieldError("format", "must be json or text")]
+        )
+    result = model.score_one(record, with_reasons=_flag(record.get("reasons"), "reasons", True))
+    g.scored_rows = 1
+    if fmt == "text":
+        return Response(repr(result.probability_default), mimetype="text/plain")
+    return json_response(result.as_dict())
+
+
+def _read_batch(features: list[str], max_rows: int, json_body: Any) -> tables.InputTable:
+    """Parse any batch format into columns (a JSON body has been parsed already)."""
+    mimetype = request.mimetype
+    if mimetype in JSON_TYPES:
+        return tables.from_json(json_body, features, max_rows)
+    if mimetype in CSV_TYPES:
+        return tables.from_csv(request.get_data(cache=False), features, max_rows, "body")
+    if mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ApiError(
+                400, "file: is required", [FieldError("file", "is required (a .csv or .xlsx)")]
+            )
+        data = upload.read()
+        filename = (upload.filename or "").lower()
+        if filename.endswith(".xlsx") or data[:2] == b"PK":
+            return tables.from_xlsx(data, features, max_rows, "file")
+        if filename.endswith((".csv", ".txt")) or not filename:
+            return tables.from_csv(data, features, max_rows, "file")
+        raise ApiError(
+            415, "file: must be a .csv or .xlsx file", [FieldError("file", "must be .csv or .xlsx")]
+        )
+    raise ApiError(
+        415,
+        f"expected application/json, text/csv or multipart/form-data, got {mimetype or 'nothing'}",
+    )
+
+
+@api.post("/v1/predict/batch")
+def predict_batch() -> Response:
+    # The model is known before the body is read (query string or JSON field) so that
+    # its card's feature names drive the parsing.
+    body = _json_body() if request.mimetype in JSON_TYPES else None
+    options = body if isinstance(body, dict) else {}
+    model = _model(options.get("model") or request.args.get("model"))
+    with_reasons = _flag(options.get("reasons", request.args.get("reasons")), "reasons", False)
+    limits = settings()
+    table = _read_batch(model.card.feature_names, limits.max_batch_rows, body)
+    if with_reasons and table.n_rows > limits.max_reason_rows:
+        raise ApiError(
+            413,
+            f"reasons are computed for at most {limits.max_reason_rows} rows per request "
+            "(setting CREDITSCORER_MAX_REASON_ROWS); send fewer rows or leave reasons off",
+            [FieldError("reasons", f"at most {limits.max_reason_rows} rows with reasons")],
+        )
+    result = model.score_table(table.columns, table.n_rows, with_reasons=with_reasons)
+    _merge_row_errors(result, table.row_errors)
+    g.scored_rows = table.n_rows
+    return _batch_reply(result, table)
+
+
+def _merge_row_errors(result: BatchResult, row_errors: dict[int, str]) -> None:
+    """Rows that could not even be read are errors whatever their values said."""
+    for i, message in row_errors.items():
+        result.errors[i] = message
+        result.probability_default[i] = float("nan")
+        result.decision[i] = None
+        if result.contributions is not None:
+            result.contributions[i] = float("nan")
+
+
+def _batch_reply(result: BatchResult, table: tables.InputTable) -> Response:
+    columns = result.result_columns()
+    rows = result.result_rows()
+    if table.echo_columns is not None:
+        columns = table.echo_columns + columns
+        rows = [list(a) + b for a, b in zip(table.echo_rows or [], rows, strict=True)]
+    if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv" and (
+        request.accept_mimetypes["text/csv"] > request.accept_mimetypes["application/json"]
+    ):
+        response = Response(tables.to_csv(columns, rows), mimetype="text/csv")
+        response.headers["Content-Disposition"] = 'attachment; filename="scores.csv"'
+        response.headers["X-Model-Version"] = result.model_version
+        return response
+    body: dict[str, Any] = {
+        "model": result.model,
+        "model_version": result.model_version,
+        "threshold": result.threshold,
+        "columns": columns,
+        "rows": rows,
+        "summary": result.summary,
+    }
+    if result.base_probability is not None:
+        body["base_probability"] = result.base_probability
+    return json_response(body)

@@ -1,0 +1,56 @@
+"""Server settings: embedded defaults, then ``CREDITSCORER_*`` environment variables, then
+explicit overrides passed to ``create_app``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+PREFIX = "CREDITSCORER_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the server reads, with its default. Environment: CREDITSCORER_<NAME>."""
+
+    model_dir: Path | None = None  # None: <instance folder>/models
+    default_model: str = "logistic"
+    max_request_bytes: int = 32 * 1024 * 1024
+    max_batch_rows: int = 100_000
+    max_reason_rows: int = 5_000
+    onnx_threads: int = 1
+    train_if_missing: bool = True
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        return replace(cls(**values), **overrides)
+
+
+def _convert(name: str, kind: Any, raw: str) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "int":
+            value = int(raw)
+            if value < 0:
+                raise ValueError
+            return value
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError
+            return lowered in {"1", "true", "yes", "on"}
+        if "Path" in kind:
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise ValueError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from None

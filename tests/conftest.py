@@ -1,0 +1,64 @@
+"""Session fixtures: models trained once (quick grids) and a real server process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from support import ServerProcess, start_server, strict
+
+pytest_plugins: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model store with both models, trained once per session on the shipped data."""
+    from training import train_all
+
+    root = tmp_path_factory.mktemp("models")
+    train_all(root, quick=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def store(model_dir: Path):
+    from creditscorer import ModelStore
+
+    return ModelStore(model_dir)
+
+
+@pytest.fixture(scope="session")
+def live_server(model_dir: Path) -> Iterator[ServerProcess]:
+    """One real server on 127.0.0.1 (random free port) for the whole session."""
+    server = start_server(
+        {"CREDITSCORER_MODEL_DIR": str(model_dir), "CREDITSCORER_TRAIN_IF_MISSING": "0"}
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server_factory(model_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start extra servers with other settings; each is stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def factory(env: dict[str, str] | None = None, args: list[str] | None = None) -> ServerProcess:
+        base = {"CREDITSCORER_MODEL_DIR": str(model_dir), "CREDITSCORER_TRAIN_IF_MISSING": "0"}
+        server = start_server({**base, **(env or {})}, args)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (CREDITSCORER_REQUIRE_ALL_PARTS=1) a skipped test is a failed test."""
+    outcome = yield
+    report = outcome.get_result()
+    if strict() and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in strict mode: {report.longrepr}"
