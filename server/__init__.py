@@ -44,6 +44,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.extensions["creditscorer.settings"] = settings
     app.extensions["creditscorer.store"] = store
 
+    from server import db
+
+    engine = db.make_engine(settings.database_url or db.default_url(Path(app.instance_path)))
+    app.extensions["creditscorer.db"] = engine
+    # Feature modules register their tables and request hooks here (query log, keys, admin).
+    db.create_tables(engine)
+
     from server.api import api
     from server.problems import register_error_handlers
 

@@ -23,6 +23,7 @@ class Settings:
     onnx_threads: int = 1
     train_if_missing: bool = True
     log_level: str = "INFO"
+    database_url: str | None = None  # None: SQLite file in the instance folder
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
