@@ -1,0 +1,153 @@
+"""CreditScorer worksheet functions for Excel, through the xlwings add-in (Windows Excel).
+
+The workbook's ``xlwings.conf`` sheet names this module (``UDF Modules`` = ``excel.udfs``);
+"Import Functions" in the xlwings ribbon then makes these formulas available::
+
+    =CREDIT_SCORE(duration, amount, age, [model])        probability of default, 0–1
+    =CREDIT_DECISION(duration, amount, age, [model])     "approve" or "decline"
+    =CREDIT_REASONS(duration, amount, age, [model], [header])   contributions as a row
+    =CREDIT_SCORE_TABLE(table, [model], [header])        one request for a whole range
+    =CREDIT_MODELS()                                     the models on the server
+    =CREDIT_CLEAR_CACHE([trigger])                       forget cached results
+
+Settings come from the ``xlwings.conf`` sheet of the calling workbook
+(``CREDITSCORER_API_URL``, ``CREDITSCORER_API_KEY``, ``CREDITSCORER_TIMEOUT``), else from
+environment variables of the same names, else ``http://127.0.0.1:5000``. The address
+``local`` scores on this computer with the model store in ``CREDITSCORER_MODEL_DIR``
+(default ``instance/models``), without a server.
+
+A failure is the cell's value, never a traceback: ``#SCORE!`` bad input, ``#MODEL!``
+unknown or unavailable model, ``#AUTH!`` API key refused, ``#LIMIT!`` table too large,
+``#SERVER!`` server unreachable or failing. Each wrapper below is one line of work;
+the logic lives in ``excel.udf_service`` and ``excel.udf_backends``, which import neither
+xlwings nor Flask and are tested without Excel.
+
+On Linux and macOS ``xlwings`` imports, but its ``func``/``arg``/``ret`` decorators are
+no-ops that record nothing (the real ones live in ``xlwings.udfs``, which needs pywin32).
+The functions below are plain Python functions there, which is how the tests call them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import xlwings as xw
+
+from excel.udf_backends import SERVER, UdfError
+from excel.udf_service import (
+    DEFAULT_MODEL,
+    ConfigCache,
+    Settings,
+    UdfService,
+    credit_decision,
+    credit_reasons,
+    credit_score,
+    credit_score_table,
+    models_table,
+    resolve_settings,
+)
+
+CATEGORY = "CreditScorer"
+CONFIG_SHEET = "xlwings.conf"
+log = logging.getLogger("creditscorer.udfs")
+
+# One service per Python process (the xlwings UDF server): its cache outlives single
+# calls and is shared by every workbook; its keys carry the server, so that two
+# workbooks pointing at different servers never see each other's scores.
+service = UdfService()
+workbook_config = ConfigCache()
+
+_MODEL_DOC = f'model name, e.g. "forest" (default "{DEFAULT_MODEL}")'
+
+
+def _read_config_sheet(caller: Any) -> dict[Any, Any]:
+    """The calling workbook's xlwings.conf sheet as a dict (empty without one)."""
+    if caller is None:
+        return {}
+    try:
+        book = caller.sheet.book
+        book_key = book.fullname
+    except Exception:  # a caller from VBA, or a closed book: no sheet settings
+        log.debug("no workbook behind the caller", exc_info=True)
+        return {}
+
+    def read() -> dict[Any, Any]:
+        from xlwings.utils import read_config_sheet  # returns {} when the sheet is missing
+
+        return read_config_sheet(book) or {}
+
+    return workbook_config.get(book_key, read)
+
+
+def settings_for(caller: Any) -> Settings:
+    """The settings a call from ``caller`` (an xlwings Range, or None) should use."""
+    return resolve_settings(_read_config_sheet(caller))
+
+
+def _cell(work: Callable[[Settings], Any], caller: Any) -> Any:
+    """Run one worksheet function; every failure becomes the cell's text."""
+    try:
+        return work(settings_for(caller))
+    except UdfError as error:
+        return error.cell
+    except Exception as error:  # a cell shows a message, never a traceback
+        log.exception("unexpected error in a CreditScorer worksheet function")
+        return UdfError(SERVER, f"unexpected error ({type(error).__name__}: {error})").cell
+
+
+@xw.func(category=CATEGORY, call_in_wizard=False)
+@xw.arg("duration", err_to_str=True, doc="credit duration in months (1–120)")
+@xw.arg("amount", err_to_str=True, doc="credit amount in DM (more than 0)")
+@xw.arg("age", err_to_str=True, doc="applicant's age in years (18–100)")
+@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+def CREDIT_SCORE(duration, amount, age, model=DEFAULT_MODEL, caller=None):
+    """Probability of default (0–1) of one applicant, from CreditScorer."""
+    return _cell(lambda s: credit_score(service, s, duration, amount, age, model), caller)
+
+
+@xw.func(category=CATEGORY, call_in_wizard=False)
+@xw.arg("duration", err_to_str=True, doc="credit duration in months (1–120)")
+@xw.arg("amount", err_to_str=True, doc="credit amount in DM (more than 0)")
+@xw.arg("age", err_to_str=True, doc="applicant's age in years (18–100)")
+@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+def CREDIT_DECISION(duration, amount, age, model=DEFAULT_MODEL, caller=None):
+    """approve or decline: decline when the probability of default reaches the model's threshold."""
+    return _cell(lambda s: credit_decision(service, s, duration, amount, age, model), caller)
+
+
+@xw.func(category=CATEGORY, call_in_wizard=False)
+@xw.arg("duration", err_to_str=True, doc="credit duration in months (1–120)")
+@xw.arg("amount", err_to_str=True, doc="credit amount in DM (more than 0)")
+@xw.arg("age", err_to_str=True, doc="applicant's age in years (18–100)")
+@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+@xw.arg("header", err_to_str=True, doc="TRUE adds a row of feature names (default FALSE)")
+def CREDIT_REASONS(duration, amount, age, model=DEFAULT_MODEL, header=False, caller=None):
+    """Each feature's contribution to the score, as a row: duration, amount, age."""
+    return _cell(lambda s: credit_reasons(service, s, duration, amount, age, model, header), caller)
+
+
+@xw.func(category=CATEGORY, call_in_wizard=False)
+@xw.arg("table", ndim=2, err_to_str=True, doc="the applicants: a range with a header row")
+@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+@xw.arg("header", err_to_str=True, doc="FALSE: no header row, columns in the model's order")
+def CREDIT_SCORE_TABLE(table, model=DEFAULT_MODEL, header=True, caller=None):
+    """Scores a whole range in one request: probability, decision, error, warning per row."""
+    return _cell(lambda s: credit_score_table(service, s, table, model, header), caller)
+
+
+@xw.func(category=CATEGORY, call_in_wizard=False)
+def CREDIT_MODELS(caller=None):
+    """The models on the server: name, version, algorithm, threshold, ROC AUC, trained at."""
+    return _cell(lambda s: models_table(service, s), caller)
+
+
+@xw.func(category=CATEGORY, call_in_wizard=False)
+@xw.arg("trigger", doc="optional: any cell; changing it clears the cache again")
+def CREDIT_CLEAR_CACHE(trigger=None, caller=None):
+    """Forgets every cached score; recalculate (Ctrl+Alt+F9) afterwards to score afresh."""
+    workbook_config.clear()
+    count = service.clear()
+    return f"cleared {count} cached results at {time.strftime('%H:%M:%S')}"
