@@ -222,6 +222,8 @@ def validate_table(
         X[:, j] = x
         _merge(errors, problems, f"{spec.name}: ")
         _merge(warnings, spec_warnings, "")
+    # A row that cannot be scored needs its error, not a warning about its other values.
+    warnings = {i: message for i, message in warnings.items() if valid[i]}
     return ValidatedTable(X=X, valid=valid, errors=errors, warnings=warnings)
 
 

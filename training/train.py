@@ -118,6 +118,15 @@ def _build(name: str, params: dict[str, Any], seed: int):
     return Pipeline([("classifier", classifier)])
 
 
+def _single_threaded(pipeline):
+    """Predict on one thread: a forest's threads add tree votes in a varying order, which
+    changes the last bits of a probability from run to run. Fitting may use every core."""
+    classifier = pipeline.steps[-1][1]
+    if "n_jobs" in classifier.get_params():
+        classifier.set_params(n_jobs=None)
+    return pipeline
+
+
 def expected_cost(y: np.ndarray, probability: np.ndarray, threshold: float) -> float:
     """Mean UCI cost per applicant when declining at ``probability >= threshold``."""
     declined = probability >= threshold
@@ -145,7 +154,7 @@ def _cross_validate(name: str, params: dict[str, Any], X, y, seed: int):
     oof = np.empty(len(y))
     fold_of = np.empty(len(y), dtype=int)
     for k, (fit_idx, val_idx) in enumerate(folds.split(X, y)):
-        model = _build(name, params, seed).fit(X[fit_idx], y[fit_idx])
+        model = _single_threaded(_build(name, params, seed).fit(X[fit_idx], y[fit_idx]))
         oof[val_idx] = model.predict_proba(X[val_idx])[:, 1]
         fold_of[val_idx] = k
     return oof, fold_of
@@ -270,10 +279,8 @@ def train_model(
     ]
     cv = {key: _summarise([m[key] for m in fold_metrics]) for key in fold_metrics[0]}
 
-    pipeline = _build(name, params, seed).fit(X_train, y_train)
+    pipeline = _single_threaded(_build(name, params, seed).fit(X_train, y_train))
     classifier = pipeline.steps[-1][1]
-    if hasattr(classifier, "n_jobs"):
-        classifier.set_params(n_jobs=None)  # scoring is single-threaded per request
     holdout = _metrics(y_holdout, pipeline.predict_proba(X_holdout)[:, 1], threshold)
 
     onnx_bytes = _export_onnx(pipeline, X.shape[1])
