@@ -27,10 +27,12 @@ def test_tampered_artifact_is_refused_before_it_is_deserialised(store_copy, arti
     folder = current_folder(store_copy, "forest")
     with open(folder / artifact, "ab") as fh:
         fh.write(b"\0")
-    model_store = ModelStore(store_copy)
+    def load() -> None:
+        # The joblib file is only read (and checked) when the pipeline is asked for.
+        ModelStore(store_copy).get("forest").sklearn_pipeline()
+
     with pytest.raises(ArtifactIntegrityError, match="differs from the card"):
-        model = model_store.get("forest")
-        model.sklearn_pipeline()  # the joblib file is only read (and checked) when asked for
+        load()
 
 
 def test_missing_artifact_is_refused(store_copy):

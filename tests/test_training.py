@@ -57,7 +57,8 @@ def test_card_records_what_the_api_promises(model_dir, name):
     assert set(card["libraries"]) >= {"python", "scikit-learn", "onnxruntime", "skl2onnx"}
     duration = card["features"][0]
     assert duration["accepted"] == {"min": 1, "max": 120}
-    assert duration["training_range"]["min"] >= 4 and duration["training_range"]["max"] <= 72
+    assert duration["training_range"]["min"] >= 4
+    assert duration["training_range"]["max"] <= 72
     assert card["onnx_max_abs_difference"] <= 1e-6
 
 
