@@ -103,8 +103,10 @@ def predict() -> Response:
         raise ApiError(
             400, "format: must be json or text", [FieldError("format", "must be json or text")]
         )
+    g.scored_inputs = record  # the query log reads what was scored from g
     result = model.score_one(record, with_reasons=_flag(record.get("reasons"), "reasons", True))
     g.scored_rows = 1
+    g.scored_result = result
     if fmt == "text":
         return Response(repr(result.probability_default), mimetype="text/plain")
     return json_response(result.as_dict())
@@ -158,6 +160,7 @@ def predict_batch() -> Response:
     result = model.score_table(table.columns, table.n_rows, with_reasons=with_reasons)
     _merge_row_errors(result, table.row_errors)
     g.scored_rows = table.n_rows
+    g.scored_inputs, g.scored_result = table.columns, result  # for the query log
     return _batch_reply(result, table)
 
 
