@@ -131,12 +131,16 @@ def plain_value(value: Any) -> Any:
     server's validation, not this function, decides what is acceptable, so that a date
     in the amount column is reported as "not a number" just as the API reports it.
     """
-    if value is None or isinstance(value, bool | str):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b":
+        return bool(value)  # before int: True is an int, and NumPy booleans are not bools
     if isinstance(value, int):
-        return value
+        return int(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+        return float(value) if math.isfinite(value) else str(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     try:  # NumPy scalars and the like
