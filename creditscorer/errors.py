@@ -29,9 +29,13 @@ class ValidationError(CreditScorerError):
     def __init__(self, errors: list[FieldError], detail: str | None = None):
         self.errors = list(errors)
         count = len(self.errors)
-        self.detail = detail or (
-            f"{count} field is invalid" if count == 1 else f"{count} fields are invalid"
-        )
+        if detail is None:
+            if count == 1:
+                detail = str(self.errors[0])
+            else:
+                names = ", ".join(dict.fromkeys(e.field for e in self.errors))
+                detail = f"{count} fields are invalid: {names}"
+        self.detail = detail
         super().__init__(self.detail + ": " + "; ".join(str(e) for e in self.errors))
 
 

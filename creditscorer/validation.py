@@ -205,7 +205,8 @@ def validate_table(
     """
     missing = [FieldError(f.name, "column is required") for f in features if f.name not in columns]
     if missing:
-        raise ValidationError(missing, detail="the table lacks required columns")
+        names = ", ".join(e.field for e in missing)
+        raise ValidationError(missing, detail=f"the table lacks required columns: {names}")
     X = np.empty((n_rows, len(features)), dtype=np.float64)
     errors: dict[int, str] = {}
     warnings: dict[int, str] = {}

@@ -85,7 +85,7 @@ def test_every_broken_field_is_reported_at_once():
         validate_record(FEATURES, {"duration": "x", "age": 200})
     fields = [e.field for e in caught.value.errors]
     assert fields == ["duration", "amount", "age"]
-    assert caught.value.detail == "3 fields are invalid"
+    assert caught.value.detail == "3 fields are invalid: duration, amount, age"
 
 
 def test_value_outside_training_range_scores_with_a_warning():
