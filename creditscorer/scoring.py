@@ -23,6 +23,7 @@ from creditscorer.validation import validate_record, validate_table
 ONNX_FILE = "model.onnx"
 JOBLIB_FILE = "model.joblib"
 APPROVE, DECLINE = "approve", "decline"
+_DECISIONS = np.array([APPROVE, DECLINE], dtype=object)
 
 
 @dataclass(frozen=True)
@@ -94,23 +95,23 @@ class BatchResult:
     def result_rows(self) -> list[list[Any]]:
         """Rows of ``result_columns()``; Python values ready for JSON or CSV."""
         n = self.n_rows
-        probability = self.probability_default.astype(object)
-        probability[np.isnan(self.probability_default)] = None
-        error = np.full(n, None, dtype=object)
+        # Built column-wise from plain lists and zipped in C: a Python loop runs only
+        # over the (few) rows with an error or a warning.
+        probability = self.probability_default.tolist()
+        error: list[str | None] = [None] * n
         for i, message in self.errors.items():
             error[i] = message
-        warning = np.full(n, None, dtype=object)
+            probability[i] = None
+        warning: list[str | None] = [None] * n
         for i, message in self.warnings.items():
             warning[i] = message
-        parts = [probability, self.decision, error, warning]
+        parts = [probability, self.decision.tolist(), error, warning]
         if self.contributions is not None:
-            contributions = self.contributions.astype(object)
-            contributions[np.isnan(self.contributions)] = None
-            parts.extend(contributions.T)
-        table = np.empty((n, len(parts)), dtype=object)
-        for j, column in enumerate(parts):
-            table[:, j] = column
-        return table.tolist()
+            contributions = self.contributions.tolist()
+            for i in self.errors:
+                contributions[i] = [None] * self.contributions.shape[1]
+            parts.extend(zip(*contributions, strict=True) if n else [])
+        return list(map(list, zip(*parts, strict=True)))
 
 
 class Model:
@@ -182,7 +183,7 @@ class Model:
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         """'decline' at or above the threshold, else 'approve'."""
-        return np.where(probabilities >= self.threshold, DECLINE, APPROVE).astype(object)
+        return _DECISIONS[(probabilities >= self.threshold).view(np.uint8)]
 
     def explain(self, X: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
         return self._explainer.explain(X, scores)

@@ -127,17 +127,19 @@ def _column_to_float(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, di
     if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
         return values.astype(np.float64, copy=False), {}
     n = len(values)
+    # The common case, a column of JSON numbers: one C-level pass to see the types
+    # (exact types, since bool is an int), one to convert.
+    if set(map(type, values)) <= {int, float}:
+        try:
+            return np.array(values, dtype=np.float64), {}
+        except OverflowError:  # an integer beyond float range; read it value by value
+            pass
     obj = np.empty(n, dtype=object)
     obj[:] = list(values) if not isinstance(values, list | np.ndarray) else values
     types = np.fromiter(map(type, obj), dtype=object, count=n)
     is_number = (types == float) | (types == int)  # noqa: E721 (exact types, not bool)
     out = np.full(n, np.nan)
     problems: dict[int, str] = {}
-    if is_number.all():
-        try:
-            return obj.astype(np.float64), {}
-        except OverflowError:  # an integer beyond float range; read it value by value
-            pass
     # Text, None, booleans and anything else: numbers and text in bulk, the rest one by one.
     is_text = types == str  # noqa: E721
     for mask in (is_number, is_text):
