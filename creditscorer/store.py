@@ -18,6 +18,8 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,3 +128,165 @@ class ModelStore:
     def load_all(self) -> dict[str, Model]:
         """Load every model now (at start-up), so a broken artifact fails early."""
         return {name: self.get(name) for name in self.names()}
+
+
+# Pointer history: rollback needs to know which version was live before the current one.
+# ``HISTORY`` next to ``CURRENT`` is a tab-separated log of every pointer switch made by
+# the server (time, action, version, note). Replaying it gives a stack of live versions:
+# ``promote`` and ``adopt`` push, ``rollback`` pops, so a rollback undoes the most recent
+# promotion that has not been undone yet, and repeated rollbacks walk further back.
+# Callers hold ``pointer_lock`` around read-modify-write sequences; the file is rewritten
+# whole to a temporary file and renamed, so a reader never sees a half-written history.
+
+HISTORY = "HISTORY"
+PUSH_ACTIONS = ("promote", "adopt")
+POP_ACTION = "rollback"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One pointer switch: when (UTC, ISO 8601), what kind, the version made live, a note."""
+
+    time: str
+    action: str
+    version: str
+    note: str = ""
+
+
+class NothingToRollBack(Exception):
+    """The history holds no earlier version to go back to."""
+
+
+@contextmanager
+def pointer_lock(model_folder: Path) -> Iterator[None]:
+    """Exclusive lock on a model's pointer and history, across threads and processes."""
+    model_folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(model_folder / ".pointer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_fd(fd, blocking=True)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def lock_fd(fd: int, blocking: bool) -> bool:
+    """Lock ``fd`` exclusively (flock on POSIX, msvcrt on Windows); False when busy."""
+    if os.name == "nt":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def read_history(model_folder: Path) -> list[HistoryEntry]:
+    """Every recorded pointer switch, oldest first (empty when none was recorded)."""
+    try:
+        text = (model_folder / HISTORY).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            entries.append(HistoryEntry(parts[0], parts[1], parts[2], "\t".join(parts[3:])))
+    return entries
+
+
+def live_stack(entries: list[HistoryEntry]) -> list[str]:
+    """Replay the history: the versions that a run of rollbacks would make live, last on top."""
+    stack: list[str] = []
+    for entry in entries:
+        if entry.action in PUSH_ACTIONS:
+            stack.append(entry.version)
+        elif entry.action == POP_ACTION:
+            # A rollback pops the undone version; its entry names the version made live.
+            if stack:
+                stack.pop()
+            if not stack or stack[-1] != entry.version:
+                stack.append(entry.version)
+    return stack
+
+
+def _utc_now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _append_history(model_folder: Path, entries: list[HistoryEntry]) -> None:
+    old = (model_folder / HISTORY).read_bytes() if (model_folder / HISTORY).exists() else b""
+    new = "".join(
+        f"{e.time}\t{e.action}\t{e.version}\t{e.note.replace(chr(9), ' ').replace(chr(10), ' ')}\n"
+        for e in entries
+    ).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=".HISTORY.", dir=model_folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(old + new)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, model_folder / HISTORY)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _current_or_none(model_folder: Path) -> str | None:
+    try:
+        return read_pointer(model_folder)
+    except ModelNotTrainedError:
+        return None
+
+
+def _adopted(model_folder: Path, current: str | None) -> list[HistoryEntry]:
+    """An ``adopt`` entry when the pointer was set outside the history (e.g. ``python -m
+    training``), so that the replayed stack's top is always the live version."""
+    if current is None:
+        return []
+    stack = live_stack(read_history(model_folder))
+    if stack and stack[-1] == current:
+        return []
+    return [HistoryEntry(_utc_now(), "adopt", current, "pointer set outside the history")]
+
+
+def promote_version(model_folder: Path, version: str, note: str = "") -> str | None:
+    """Make ``version`` live and record it; return the version it replaced.
+
+    Call with ``pointer_lock(model_folder)`` held. The pointer is switched first and the
+    history written second, so a crash in between leaves a history that the next switch
+    repairs with an ``adopt`` entry instead of one that names a version never made live.
+    """
+    previous = _current_or_none(model_folder)
+    adopt = _adopted(model_folder, previous)
+    switched_at = _utc_now()
+    write_pointer(model_folder, version)
+    _append_history(model_folder, [*adopt, HistoryEntry(switched_at, "promote", version, note)])
+    return previous
+
+
+def roll_back(model_folder: Path, note: str = "") -> tuple[str, str]:
+    """Undo the most recent promotion still in effect; return (version left, version restored).
+
+    Call with ``pointer_lock(model_folder)`` held. Raises ``NothingToRollBack`` when the
+    live version is the oldest one the history knows.
+    """
+    current = read_pointer(model_folder)
+    adopt = _adopted(model_folder, current)
+    stack = live_stack([*read_history(model_folder), *adopt])
+    if len(stack) < 2:
+        raise NothingToRollBack(f"{current} is the oldest version in the history")
+    target = stack[-2]
+    switched_at = _utc_now()
+    write_pointer(model_folder, target)
+    _append_history(model_folder, [*adopt, HistoryEntry(switched_at, POP_ACTION, target, note)])
+    return current, target

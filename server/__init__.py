@@ -57,6 +57,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(api)
     register_error_handlers(app)
     _register_request_ids(app)
+    # Keys and admin routes come after the request ids: their 401/403 replies carry one.
+    from server import admin, keys
+
+    keys.init_app(app)
+    admin.init_app(app)
     _register_openapi(app)
     return app
 

@@ -22,6 +22,11 @@ class Settings:
     max_reason_rows: int = 5_000
     onnx_threads: int = 1
     train_if_missing: bool = True
+    # keys and retraining
+    cors_origins: str = ""  # comma-separated browser origins allowed to call the API; "*": any
+    retrain_max_auc_drop: float = 0.01  # the gate: new hold-out AUC >= current - this
+    retrain_quick: bool = False  # small tuning grids (tests, quick demos)
+    retrain_wait_seconds: int = 600  # upper bound for a retrain request's ?wait=
     log_level: str = "INFO"
     database_url: str | None = None  # None: SQLite file in the instance folder
 

@@ -1,0 +1,207 @@
+"""Admin routes: retrain a model (gated promotion) and roll back to the previous version.
+
+Both need a key with the admin role once keys are configured. Retraining runs in a
+child process (``server.retrain``); the request returns 202 with the job, or waits up
+to ``wait`` seconds for its outcome. Rollback switches the pointer at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from flask import Blueprint, Flask, Response, current_app, request, url_for
+
+from creditscorer.errors import FieldError
+from creditscorer.store import ModelStore, NothingToRollBack, pointer_lock, roll_back
+from server import retrain
+from server.keys import ADMIN, require_role
+from server.problems import ApiError
+
+admin = Blueprint("admin", __name__)
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+def _store() -> ModelStore:
+    return current_app.extensions["creditscorer.store"]
+
+
+def _settings() -> Any:
+    return current_app.extensions["creditscorer.settings"]
+
+
+def _reply(body: dict[str, Any], status: int = 200) -> Response:
+    from flask import g
+
+    body["request_id"] = g.get("request_id")
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+
+def _options() -> dict[str, Any]:
+    """Options from a JSON body, multipart form fields or the query string (in that order)."""
+    if request.mimetype == "application/json":
+        try:
+            body = orjson.loads(request.get_data(cache=True) or b"{}")
+        except orjson.JSONDecodeError as error:
+            message = f"is not valid JSON ({error.args[0]})"
+            raise ApiError(400, f"body: {message}", [FieldError("body", message)]) from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "body: must be a JSON object", [FieldError("body", "an object")])
+        return {**request.args.to_dict(), **body}
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return {**request.args.to_dict(), **request.form.to_dict()}
+    if request.content_length:
+        raise ApiError(
+            415,
+            "expected no body, application/json options or a multipart/form-data upload "
+            f"(field file), got {request.mimetype or 'no content type'}",
+        )
+    return request.args.to_dict()
+
+
+def _flag(options: dict[str, Any], name: str, default: bool) -> bool:
+    value = options.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ApiError(400, f"{name}: must be true or false", [FieldError(name, "must be a boolean")])
+
+
+def _wait(options: dict[str, Any]) -> float:
+    value = options.get("wait", 0)
+    limit = _settings().retrain_wait_seconds
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(value, bool) or not 0 <= seconds <= limit:
+        message = f"must be a number of seconds from 0 to {limit}"
+        raise ApiError(400, f"wait: {message}", [FieldError("wait", message)])
+    return seconds
+
+
+def _job_reply(name: str, job: dict[str, Any], created: bool) -> Response:
+    status = 202 if job["status"] == "running" else 200
+    response = _reply(dict(job), status)
+    if created:
+        response.headers["Location"] = url_for(
+            "admin.retrain_status", name=name, job_id=job["job_id"]
+        )
+    return response
+
+
+@admin.post("/v1/models/<name>/retrain")
+@require_role(ADMIN)
+def retrain_model(name: str) -> Response:
+    from training.train import MODEL_NAMES
+
+    live = _store().get(name)  # 404 for an unknown model
+    if name not in MODEL_NAMES:
+        message = f"no training recipe for {name!r}; retrainable: {', '.join(MODEL_NAMES)}"
+        raise ApiError(400, message, [FieldError("name", message)])
+    options = _options()
+    quick = _flag(options, "quick", _settings().retrain_quick)
+    force = _flag(options, "force", False)
+    wait = _wait(options)
+    upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
+    if request.mimetype == "multipart/form-data" and upload is None:
+        raise ApiError(
+            400, "file: is required", [FieldError("file", "is required (a labelled .csv)")]
+        )
+    data: bytes | None = None
+    source = "the shipped German Credit data"
+    rows = None
+    if upload is not None:
+        specs = list(live.card.features)
+        try:
+            X, y, rows = retrain.parse_training_csv(
+                upload.read(), specs, _settings().max_batch_rows
+            )
+        except retrain.TooManyRows:
+            limit = _settings().max_batch_rows
+            raise ApiError(
+                413,
+                f"the file has more than {limit} rows (setting CREDITSCORER_MAX_BATCH_ROWS)",
+                [FieldError("file", f"at most {limit} rows")],
+            ) from None
+        data = retrain.normalised_csv(live.card.feature_names, X, y)
+        source = Path(upload.filename or "upload.csv").name[:100]
+    options = {
+        "quick": quick,
+        "force": force,
+        "max_auc_drop": _max_auc_drop(),
+        "data": {"source": source, "rows": rows},
+    }
+    model_dir = _store().root
+    try:
+        job = retrain.start_job(model_dir, name, options, data)
+    except retrain.RetrainBusy as busy:
+        raise ApiError(
+            409,
+            f"a retrain of {name} is already running (job {busy.job_id or 'unknown'}); "
+            "wait for it to finish",
+            title="Conflict",
+        ) from None
+    if wait > 0:
+        job = retrain.wait_for_job(model_dir, name, job["job_id"], wait) or job
+        if job["status"] != "running":
+            _store().get(name)  # load the new version now, not on the next score
+    return _job_reply(name, job, created=True)
+
+
+@admin.get("/v1/models/<name>/retrain/<job_id>")
+@require_role(ADMIN)
+def retrain_status(name: str, job_id: str) -> Response:
+    _store().get(name)
+    job = retrain.read_job(_store().root, name, job_id)
+    if job is None:
+        message = f"no retrain job {job_id!r} for model {name}"
+        raise ApiError(404, message, [FieldError("job_id", message)], title="Unknown job")
+    return _job_reply(name, job, created=False)
+
+
+@admin.post("/v1/models/<name>/rollback")
+@require_role(ADMIN)
+def rollback_model(name: str) -> Response:
+    _store().get(name)
+    folder = _store().root / name
+    with pointer_lock(folder):
+        try:
+            left, restored = roll_back(folder, note="rollback over HTTP")
+        except NothingToRollBack as error:
+            raise ApiError(409, f"cannot roll back {name}: {error}", title="Conflict") from None
+    live = _store().get(name)
+    return _reply(
+        {
+            "model": name,
+            "previous_version": left,
+            "version": live.version,
+            "reason": f"rolled back from {left} to {restored}, the version live before it",
+        }
+    )
+
+
+def _max_auc_drop() -> float:
+    return float(_settings().retrain_max_auc_drop)
+
+
+def init_app(app: Flask) -> None:
+    """Register the admin routes; check the gate setting now rather than at the first retrain."""
+    raw = app.extensions["creditscorer.settings"].retrain_max_auc_drop
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise ValueError(
+            f"CREDITSCORER_RETRAIN_MAX_AUC_DROP={raw!r} is not a number between 0 and 1"
+        )
+    app.register_blueprint(admin)

@@ -1,0 +1,248 @@
+"""API keys: creation, listing and revocation (``python -m server keys``) and the check that
+every request but ``/health`` makes once any active key exists.
+
+A key looks like ``cs_<id>_<secret>``: ``id`` is 12 hex digits, public, and finds the
+row; ``secret`` is 256 random bits. Only the SHA-256 of the whole key is stored. A slow
+password hash (bcrypt, scrypt, Argon2) protects guessable passwords; a 256-bit random
+secret cannot be guessed, so a slow hash would add tens of milliseconds to every request
+and no protection. Hashes are compared with ``hmac.compare_digest`` (constant time).
+
+Revocation takes effect at once in every worker process because the key is looked up
+in the database on every request (one primary-key SELECT; no cache to go stale).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy.engine import Engine
+
+from server.db import metadata
+from server.problems import ApiError
+
+PREFIX = "cs"
+ROLES = ("client", "admin")
+ADMIN = "admin"
+OPEN_PATHS = frozenset({"/health"})
+REALM = 'Bearer realm="CreditScorer"'
+CORS_HEADERS = "Content-Type, X-API-Key, Authorization, X-Request-ID"
+_ID_HEX_DIGITS = 12
+# A fixed hash to compare against when the id is unknown, so both paths do the same work.
+_DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("key_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A stored key, without its secret: what ``keys list`` shows."""
+
+    id: str
+    name: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """The outcome of checking one request's key.
+
+    ``open``: no active key exists, so every route is open. Otherwise ``key`` is the
+    matching active key, or None when the key is missing, unknown or revoked.
+    """
+
+    open: bool
+    key: KeyInfo | None = None
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+def create_tables(engine: Engine) -> None:
+    metadata.create_all(engine, tables=[api_keys])
+
+
+def create_key(engine: Engine, name: str, role: str = "client") -> tuple[str, str]:
+    """Store a new key's hash; return (id, key). The key itself is never stored."""
+    name = name.strip()
+    if not name or len(name) > 100 or not name.isprintable():
+        raise ValueError("the name must be 1 to 100 printable characters")
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    key_id = secrets.token_hex(_ID_HEX_DIGITS // 2)
+    key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+    with engine.begin() as conn:
+        conn.execute(
+            api_keys.insert().values(
+                id=key_id, name=name, role=role, key_sha256=key_hash(key), created_at=_now()
+            )
+        )
+    return key_id, key
+
+
+def _info(row: Any) -> KeyInfo:
+    return KeyInfo(row.id, row.name, row.role, row.created_at, row.revoked_at)
+
+
+def list_keys(engine: Engine) -> list[KeyInfo]:
+    """Every key, active and revoked, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))
+        return [_info(r) for r in rows]
+
+
+def revoke_key(engine: Engine, key_id: str) -> bool:
+    """Revoke a key by id; False when no active key has that id."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            api_keys.update()
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=_now())
+        )
+        return result.rowcount == 1
+
+
+def _split(key: str) -> str | None:
+    """The id part of a well-formed key, else None."""
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != _ID_HEX_DIGITS:
+        return None
+    return parts[1]
+
+
+def check_key(engine: Engine, presented: str | None) -> AuthResult:
+    """Decide whether ``presented`` (None when the request carried no key) may pass."""
+    key_id = _split(presented) if presented else None
+    with engine.connect() as conn:
+        if key_id is not None:
+            row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+            stored = row.key_sha256 if row is not None else _DUMMY_HASH
+            matches = hmac.compare_digest(stored, key_hash(presented or ""))
+            if matches and row is not None and row.revoked_at is None:
+                return AuthResult(open=False, key=_info(row))
+        any_active = conn.execute(
+            sa.select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None)).limit(1)
+        ).first()
+    return AuthResult(open=any_active is None)
+
+
+def presented_key() -> str | None:
+    """The key from ``X-API-Key``, else from ``Authorization: Bearer``; None when neither."""
+    key = request.headers.get("X-API-Key", "").strip()
+    if key:
+        return key
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def require_role(role: str) -> Callable[[F], F]:
+    """View decorator: 403 unless the request's key has ``role`` (open mode lets all pass)."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not g.get("auth_open", False) and g.get("key_role") != role:
+                raise ApiError(
+                    403,
+                    f"this route needs a key with the {role} role; "
+                    f"key {g.get('key_id')} has the role {g.get('key_role')}",
+                )
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _allowed_origin(origins: frozenset[str]) -> str | None:
+    origin = request.headers.get("Origin")
+    if not origin or not origins:
+        return None
+    if "*" in origins:
+        return "*"
+    return origin if origin in origins else None
+
+
+def _is_preflight() -> bool:
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+
+
+def init_app(app: Flask) -> None:
+    """Create the keys table, check every request's key, and answer CORS for allowed origins."""
+    engine: Engine = app.extensions["creditscorer.db"]
+    create_tables(engine)
+    settings = app.extensions["creditscorer.settings"]
+    origins = frozenset(o.strip() for o in settings.cors_origins.split(",") if o.strip())
+
+    @app.before_request
+    def _check_api_key() -> None:
+        g.key_id = None
+        g.key_role = None
+        g.auth_open = False
+        if request.path in OPEN_PATHS or (_is_preflight() and _allowed_origin(origins)):
+            return
+        presented = presented_key()
+        result = check_key(current_app.extensions["creditscorer.db"], presented)
+        if result.open:
+            g.auth_open = True
+            return
+        if result.key is None:
+            if presented is None:
+                detail = (
+                    "this server needs an API key: send it in the X-API-Key header "
+                    "(or as Authorization: Bearer <key>)"
+                )
+                challenge = REALM
+            else:
+                detail = "the API key is not valid (unknown, malformed or revoked)"
+                challenge = REALM + ', error="invalid_token"'
+            raise ApiError(401, detail, headers={"WWW-Authenticate": challenge})
+        g.key_id = result.key.id
+        g.key_role = result.key.role
+
+    @app.after_request
+    def _cors(response: Response) -> Response:
+        allowed = _allowed_origin(origins)
+        if allowed is None:
+            return response
+        response.headers["Access-Control-Allow-Origin"] = allowed
+        response.vary.add("Origin")
+        response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, X-Model-Version"
+        if _is_preflight():
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response
