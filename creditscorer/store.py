@@ -268,8 +268,8 @@ def promote_version(model_folder: Path, version: str, note: str = "") -> str | N
     """
     previous = _current_or_none(model_folder)
     adopt = _adopted(model_folder, previous)
-    switched_at = _utc_now()
     write_pointer(model_folder, version)
+    switched_at = _utc_now()  # after the switch: the old version was live until at most now
     _append_history(model_folder, [*adopt, HistoryEntry(switched_at, "promote", version, note)])
     return previous
 
@@ -286,7 +286,7 @@ def roll_back(model_folder: Path, note: str = "") -> tuple[str, str]:
     if len(stack) < 2:
         raise NothingToRollBack(f"{current} is the oldest version in the history")
     target = stack[-2]
-    switched_at = _utc_now()
     write_pointer(model_folder, target)
+    switched_at = _utc_now()
     _append_history(model_folder, [*adopt, HistoryEntry(switched_at, POP_ACTION, target, note)])
     return current, target
