@@ -526,3 +526,47 @@ def test_local_mode_without_models_says_how_to_get_them(monkeypatch, tmp_path):
         "or set CREDITSCORER_MODEL_DIR"
     )
     assert udfs.CREDIT_SCORE(*APPLICANTS[0]).startswith("#MODEL! unknown model 'logistic'")
+
+
+def add_api_key(database_url: str) -> str:
+    command = ["-m", "server", "keys", "--database-url", database_url, "add", "--name", "udfs"]
+    done = subprocess.run(
+        [sys.executable, *command],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_api_keys_from_the_environment_or_the_sheet_and_a_clear_auth_error(
+    monkeypatch, server_factory, tmp_path
+):
+    database_url = f"sqlite:///{tmp_path / 'keys.sqlite3'}"
+    key = add_api_key(database_url)
+    server = server_factory({"CREDITSCORER_DATABASE_URL": database_url})
+    monkeypatch.setenv("CREDITSCORER_API_URL", server.url)
+    monkeypatch.delenv("CREDITSCORER_API_KEY", raising=False)
+    monkeypatch.setattr(udfs, "service", UdfService())
+    monkeypatch.setattr(udfs, "workbook_config", ConfigCache())
+
+    refused = server.post("/v1/predict", json={"duration": 24, "amount": 4000, "age": 35})
+    assert refused.status_code == 401
+    detail = refused.json()["detail"]
+    assert udfs.CREDIT_SCORE(*APPLICANTS[0]) == (
+        f"#AUTH! {detail} (401); set CREDITSCORER_API_KEY (xlwings.conf sheet or environment)"
+    )
+    expected = server.post(
+        "/v1/predict",
+        json={"duration": 24.0, "amount": 4000.0, "age": 35.0},
+        headers={"X-API-Key": key},
+    ).json()["probability_default"]
+    assert udfs.CREDIT_SCORE(*APPLICANTS[0], None, SheetCaller({"CREDITSCORER_API_KEY": key})) == (
+        expected
+    )
+    monkeypatch.setenv("CREDITSCORER_API_KEY", "cs_000000000000_wrong")
+    assert udfs.CREDIT_SCORE(*APPLICANTS[1]).startswith("#AUTH! ")
+    monkeypatch.setenv("CREDITSCORER_API_KEY", key)
+    assert udfs.CREDIT_SCORE_TABLE(applicant_table(3))[1][0] == expected
