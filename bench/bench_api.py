@@ -1,0 +1,1373 @@
+"""CreditScorer benchmark: the real server against its in-process floor and a naive baseline.
+
+Run from the project folder::
+
+    .venv/bin/python bench/bench_api.py           # full run, at most ~10 minutes on 2 cores
+    .venv/bin/python bench/bench_api.py --quick   # short run (~1-2 minutes), for smoke-testing
+    .venv/bin/python bench/bench_api.py --smoke   # a few requests each (< 40 s), for the tests
+
+It trains the models into a temporary folder once (``--model-dir`` reuses a trained store),
+then measures side by side in one run and prints one report:
+
+* the in-process floor: ONNX Runtime against scikit-learn ``predict_proba`` (1 row, every
+  batch size), ``score_one`` with and without reasons;
+* the real server (``python -m server``, waitress): start-up time (process start to the first
+  200 on ``/health``), single-score latency p50/p99 over one keep-alive connection
+  (``http.client``), throughput at concurrency 8 (8 threads, each its own connection, a
+  bounded number of requests), batch latency at 1; 1,000; 10,000; 100,000 rows as JSON
+  columns and as CSV, and the resident memory after the batches;
+* the same server under gunicorn with 2 sync workers (start-up, throughput, memory per worker);
+* the naive seed-style baseline ``bench/naive_app.py`` (waitress, joblib pipeline, a table
+  per request, default scikit-learn predict, ``flask.jsonify``);
+* the issue's targets, each with our figure and met / not met.
+
+Everything listens on 127.0.0.1 only; every request count and wait is bounded; every child
+process is stopped at the end, also on Ctrl+C, SIGTERM or an exception. The report is also
+written to ``bench/results/`` (a text file and a JSON file) unless ``--no-save`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import io
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+HOST = "127.0.0.1"
+MODELS = ("logistic", "forest")
+FEATURES = ("duration", "amount", "age")
+SIZES = (1, 1_000, 10_000, 100_000)
+CONCURRENCY = 8
+START_TIMEOUT = 90.0
+REQUEST_TIMEOUT = 120.0
+
+TARGETS = {
+    "single_p50_ms": 0.5,
+    "single_p50_reasons_ms": 1.0,
+    "throughput_rps": 2500.0,
+    "batch_logistic_100k_ms": 25.0,
+    "batch_forest_ratio": 1.1,
+    "rss_mb": 200.0,
+    "startup_s": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: the full run, ``--quick`` or ``--smoke``."""
+
+    name: str
+    train_quick: bool  # quick-trained models (tiny grids): only for --smoke
+    warmup: int  # requests before a latency series
+    single: int  # requests per single-score latency series
+    per_thread: int  # requests per thread at concurrency 8
+    batch_sizes: tuple[int, ...]
+    batch_runs: dict[int, int]  # timed runs per batch size (after one warm-up)
+    startups: int  # cold starts per server, the median is reported
+    floor_min_seconds: float  # minimum time per in-process measurement
+    series_cap_seconds: float  # a latency or throughput series stops after this long
+
+
+FULL = Plan(
+    name="full",
+    train_quick=False,
+    warmup=200,
+    single=2_000,
+    per_thread=1_000,
+    batch_sizes=SIZES,
+    batch_runs={1: 21, 1_000: 9, 10_000: 7, 100_000: 5},
+    startups=3,
+    floor_min_seconds=0.4,
+    series_cap_seconds=45.0,
+)
+QUICK = Plan(
+    name="quick",
+    train_quick=False,
+    warmup=50,
+    single=300,
+    per_thread=100,
+    batch_sizes=SIZES,
+    batch_runs={1: 5, 1_000: 3, 10_000: 3, 100_000: 3},
+    startups=1,
+    floor_min_seconds=0.1,
+    series_cap_seconds=10.0,
+)
+SMOKE = Plan(
+    name="smoke",
+    train_quick=True,
+    warmup=3,
+    single=20,
+    per_thread=5,
+    batch_sizes=(1, 1_000),
+    batch_runs={1: 2, 1_000: 2},
+    startups=1,
+    floor_min_seconds=0.02,
+    series_cap_seconds=5.0,
+)
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr; the report goes to stdout."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- child processes
+
+
+class Child:
+    """A server process started by this script, in its own session so Ctrl+C reaches us first."""
+
+    registry: list[Child] = []  # noqa: RUF012 (every child of this run, to stop them all)
+
+    def __init__(self, label: str, argv: list[str], env: dict[str, str], log_path: Path):
+        self.label = label
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in stop())
+        self.process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        Child.registry.append(self)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def worker_pids(self) -> list[int]:
+        """The master's child processes (gunicorn workers); empty for a single process."""
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        try:
+            return [int(p) for p in path.read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+        # Workers left behind by a master that died abruptly share its process group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self._log.close()
+        if self in Child.registry:
+            Child.registry.remove(self)
+
+    @classmethod
+    def stop_all(cls) -> None:
+        for child in list(cls.registry):
+            try:
+                child.stop()
+            except Exception as error:  # keep stopping the others
+                log(f"could not stop {child.label} (pid {child.pid}): {error}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def proc_memory(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak) of a process in MB, from /proc/<pid>/status."""
+    values: dict[str, float] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) / 1024.0
+    except OSError:
+        pass
+    return values
+
+
+def proc_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes, from /proc/<pid>/stat."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def system_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (everything but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuWatch:
+    """How much CPU other processes on the machine used during a measurement, in cores.
+
+    Busy time of the whole machine minus this process (all its threads) and the server
+    processes: what is left is other work that competed with the measurement.
+    """
+
+    def __init__(self, pids: list[int]):
+        self.pids = pids
+        self.start = self._snapshot()
+
+    def _snapshot(self) -> tuple[float, float, float]:
+        try:
+            busy = system_busy_seconds()
+        except OSError:
+            busy = float("nan")
+        return time.perf_counter(), busy, time.process_time() + proc_cpu_seconds(self.pids)
+
+    def background_cores(self) -> float:
+        wall0, busy0, own0 = self.start
+        wall1, busy1, own1 = self._snapshot()
+        if wall1 - wall0 < 0.05:
+            return float("nan")
+        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0))
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def git_state() -> str:
+    """The commit measured, and whether the working tree had uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "server", "creditscorer"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout?)"
+    if dirty:
+        return f"{head} + {len(dirty)} uncommitted file(s) in server/ and creditscorer/"
+    return f"{head} (server/ and creditscorer/ clean)"
+
+
+# --------------------------------------------------------------------------- HTTP client
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection (``http.client``); reconnects when the server closes."""
+
+    def __init__(self, port: int, timeout: float = REQUEST_TIMEOUT):
+        self.port = port
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+        self.reconnects = 0
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body=body, headers=headers or {})
+                response = self.conn.getresponse()
+                data = response.read()
+                if response.will_close:
+                    self.reconnects += 1  # http.client opens a new connection next time
+                return response.status, data
+            except (http.client.RemoteDisconnected, ConnectionError):
+                # The server closed an idle keep-alive connection; retry once on a new one.
+                self.conn.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def wait_healthy(child: Child, port: int, started: float, timeout: float = START_TIMEOUT) -> float:
+    """Poll /health until the first 200; return seconds since ``started``."""
+    deadline = started + timeout
+    while time.perf_counter() < deadline:
+        if child.process.poll() is not None:
+            raise RuntimeError(f"{child.label} exited at start-up:\n{child.log_tail()}")
+        conn = http.client.HTTPConnection(HOST, port, timeout=2)
+        try:
+            conn.request("GET", "/health")
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                return time.perf_counter() - started
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.005)
+    raise RuntimeError(f"{child.label} gave no 200 on /health within {timeout:.0f} s")
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def summarise(samples: list[float]) -> dict[str, float]:
+    """Median, p99, mean and min of durations in seconds, returned in milliseconds."""
+    if not samples:
+        return {"n": 0, "p50": float("nan"), "p99": float("nan"), "mean": float("nan")}
+    a = np.asarray(samples) * 1e3
+    return {
+        "n": len(samples),
+        "p50": float(np.median(a)),
+        "p99": float(np.percentile(a, 99)),
+        "mean": float(a.mean()),
+        "min": float(a.min()),
+    }
+
+
+def time_call(fn: Callable[[], Any], min_seconds: float, min_runs: int = 3) -> float:
+    """Median wall time of ``fn`` in milliseconds, after one warm-up call."""
+    fn()
+    samples: list[float] = []
+    spent = 0.0
+    while len(samples) < min_runs or spent < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        elapsed = time.perf_counter() - t0
+        samples.append(elapsed)
+        spent += elapsed
+        if len(samples) >= 10_000:
+            break
+    return float(np.median(samples) * 1e3)
+
+
+# --------------------------------------------------------------------------- workload
+
+
+def applicants(n: int, seed: int = 20261126) -> np.ndarray:
+    """``n`` applicants drawn (with replacement) from the shipped training data."""
+    from training.data import load_csv
+    from training.train import DEFAULT_DATA
+
+    data = load_csv(DEFAULT_DATA).X
+    rng = np.random.default_rng(seed)
+    return data[rng.integers(0, data.shape[0], n)]
+
+
+def as_cells(X: np.ndarray) -> list[list[int | float]]:
+    """Rows as a client sends them: whole numbers as integers."""
+    return [[int(v) if float(v).is_integer() else float(v) for v in row] for row in X.tolist()]
+
+
+def single_paths(prefix: str, model: str, X: np.ndarray, extra: str = "") -> list[str]:
+    return [
+        f"{prefix}?model={model}&duration={d}&amount={a}&age={g}{extra}"
+        for d, a, g in as_cells(X[:64])
+    ]
+
+
+def json_batch(model: str, rows: list[list[int | float]]) -> bytes:
+    return json.dumps({"model": model, "columns": list(FEATURES), "rows": rows}).encode()
+
+
+def csv_batch(rows: list[list[int | float]]) -> bytes:
+    lines = [",".join(FEATURES)] + [",".join(map(str, r)) for r in rows]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def latency_series(
+    port: int, paths: list[str], n: int, warmup: int, cap: float, pids: list[int]
+) -> dict:
+    """Sequential GETs over one keep-alive connection; per-request wall time."""
+    client = Client(port)
+    samples: list[float] = []
+    errors = 0
+    try:
+        for i in range(warmup):
+            status, _ = client.request("GET", paths[i % len(paths)])
+            errors += status != 200
+        watch = CpuWatch(pids)
+        deadline = time.perf_counter() + cap
+        for i in range(n):
+            path = paths[i % len(paths)]
+            t0 = time.perf_counter()
+            status, _ = client.request("GET", path)
+            samples.append(time.perf_counter() - t0)
+            errors += status != 200
+            if t0 > deadline:
+                break
+    finally:
+        client.close()
+    result = summarise(samples)
+    result["errors"] = errors
+    result["reconnects"] = client.reconnects
+    result["background_cores"] = watch.background_cores()
+    return result
+
+
+def throughput_series(
+    port: int, paths: list[str], per_thread: int, cap: float, server_pids: list[int]
+) -> dict:
+    """CONCURRENCY threads, each with its own keep-alive connection and ``per_thread`` GETs."""
+    barrier = threading.Barrier(CONCURRENCY + 1)
+    stop_at = [float("inf")]
+    results: list[dict[str, Any]] = [{} for _ in range(CONCURRENCY)]
+
+    def worker(k: int) -> None:
+        client = Client(port)
+        samples: list[float] = []
+        errors = 0
+        failed = False
+        try:
+            for i in range(3):  # open and warm the connection before the clock starts
+                client.request("GET", paths[(k + i) % len(paths)])
+            client.reconnects = 0
+        except Exception as error:
+            results[k]["exception"] = repr(error)
+            failed = True
+        barrier.wait(timeout=60)
+        try:
+            for i in range(per_thread if not failed else 0):
+                t0 = time.perf_counter()
+                status, _ = client.request("GET", paths[(k * 7 + i) % len(paths)])
+                samples.append(time.perf_counter() - t0)
+                errors += status != 200
+                if t0 > stop_at[0]:
+                    break
+        except Exception as error:  # reported, not raised: the other threads carry on
+            results[k]["exception"] = repr(error)
+        finally:
+            client.close()
+        results[k].update(samples=samples, errors=errors, reconnects=client.reconnects)
+
+    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(CONCURRENCY)]
+    for t in threads:
+        t.start()
+    barrier.wait(timeout=60)
+    cpu_client0, cpu_server0 = time.process_time(), proc_cpu_seconds(server_pids)
+    watch = CpuWatch(server_pids)
+    t0 = time.perf_counter()
+    stop_at[0] = t0 + cap
+    for t in threads:
+        t.join(timeout=cap + REQUEST_TIMEOUT)
+    elapsed = time.perf_counter() - t0
+    cpu_client = time.process_time() - cpu_client0
+    cpu_server = proc_cpu_seconds(server_pids) - cpu_server0
+    samples = [s for r in results for s in r.get("samples", [])]
+    done = len(samples)
+    result = summarise(samples)
+    result.update(
+        requests=done,
+        seconds=elapsed,
+        rps=done / elapsed if elapsed > 0 else float("nan"),
+        errors=sum(r.get("errors", 0) for r in results),
+        reconnects=sum(r.get("reconnects", 0) for r in results),
+        exceptions=[r["exception"] for r in results if "exception" in r],
+        client_cpu_ms_per_req=cpu_client / done * 1e3 if done else float("nan"),
+        server_cpu_ms_per_req=cpu_server / done * 1e3 if done else float("nan"),
+        background_cores=watch.background_cores(),
+    )
+    return result
+
+
+def batch_series(
+    port: int,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    runs: int,
+    check: Callable,
+    pids: list[int],
+) -> dict:
+    """POST the same batch ``runs`` times after one checked warm-up; request to last byte."""
+    client = Client(port)
+    try:
+        status, reply = client.request("POST", path, body, headers)
+        if status != 200:
+            raise RuntimeError(f"POST {path} answered {status}: {reply[:300]!r}")
+        check(reply)
+        watch = CpuWatch(pids)
+        samples = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            status, reply = client.request("POST", path, body, headers)
+            samples.append(time.perf_counter() - t0)
+            if status != 200:
+                raise RuntimeError(f"POST {path} answered {status}")
+    finally:
+        client.close()
+    result = summarise(samples)
+    result.update(
+        request_bytes=len(body),
+        reply_bytes=len(reply),
+        background_cores=watch.background_cores(),
+    )
+    return result
+
+
+def check_json_rows(n: int) -> Callable[[bytes], None]:
+    def check(reply: bytes) -> None:
+        body = json.loads(reply)
+        if len(body["rows"]) != n:
+            raise RuntimeError(f"expected {n} result rows, got {len(body['rows'])}")
+        failed = body.get("summary", {}).get("failed", 0)
+        if failed:
+            raise RuntimeError(f"{failed} of {n} rows failed: {body['rows'][:2]}")
+
+    return check
+
+
+def check_csv_rows(n: int) -> Callable[[bytes], None]:
+    def check(reply: bytes) -> None:
+        lines = reply.decode().strip().splitlines()
+        if len(lines) != n + 1:
+            raise RuntimeError(f"expected {n} CSV result rows, got {len(lines) - 1}")
+
+    return check
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Context:
+    plan: Plan
+    model_dir: Path
+    work: Path
+    env: dict[str, str]
+    X: np.ndarray  # the largest batch; smaller batches are its first rows
+    rows: list[list[int | float]]
+    bodies: dict[tuple[str, str, int], bytes]
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    from importlib.metadata import version
+
+    def ver(name: str) -> str:
+        try:
+            return version(name)
+        except Exception:
+            return "not installed"
+
+    blas = []
+    with contextlib.suppress(Exception):
+        import sklearn.ensemble  # noqa: F401 (loads the OpenMP runtime too)
+        from threadpoolctl import threadpool_info
+
+        blas = [
+            f"{i.get('internal_api')} {i.get('version') or ''} threads={i.get('num_threads')}"
+            for i in threadpool_info()
+        ]
+    try:
+        import pandas  # noqa: F401
+
+        pandas_state = "installed"
+    except ImportError:
+        pandas_state = "not installed"
+    return {
+        "nproc": os.cpu_count(),
+        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "numpy": ver("numpy"),
+        "onnxruntime": ver("onnxruntime"),
+        "scikit-learn": ver("scikit-learn"),
+        "flask": ver("flask"),
+        "waitress": ver("waitress"),
+        "gunicorn": ver("gunicorn"),
+        "pandas": pandas_state,
+        "threadpools": blas,
+        "env": {
+            k: os.environ.get(k, "(unset)")
+            for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+        },
+        "creditscorer_env": {
+            k: v
+            for k, v in os.environ.items()
+            if k.startswith("CREDITSCORER_") and k != "CREDITSCORER_MODEL_DIR"
+        },
+    }
+
+
+def prepare_models(args: argparse.Namespace, plan: Plan, work: Path) -> tuple[Path, str]:
+    if args.model_dir:
+        return args.model_dir.resolve(), f"reused {args.model_dir}"
+    out = work / "models"
+    argv = [sys.executable, "-m", "training", "--out", str(out)]
+    if plan.train_quick:
+        argv.append("--quick")
+    log(f"training {'quick' if plan.train_quick else 'full'} models into {out} ...")
+    t0 = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, timeout=600)
+    how = "quick-trained (tiny grids)" if plan.train_quick else "fully trained"
+    return out, f"{how} into a temporary folder in {time.perf_counter() - t0:.0f} s"
+
+
+def measure_floor(ctx: Context) -> dict[str, Any]:
+    """In-process: ONNX vs scikit-learn predict, score_one with and without reasons."""
+    from creditscorer import ModelStore
+
+    threads = int(os.environ.get("CREDITSCORER_ONNX_THREADS", "1") or 1)
+    store = ModelStore(ctx.model_dir, threads=threads)
+    record = dict(zip(FEATURES, ctx.rows[0], strict=True))
+    floor: dict[str, Any] = {"onnx_threads": threads}
+    for name in MODELS:
+        model = store.get(name)
+        model.sklearn_pipeline()  # load (verified) outside the timings
+        entry: dict[str, Any] = {"version": model.version, "onnx": {}, "sklearn": {}}
+        for n in sorted({1, *ctx.plan.batch_sizes, 100_000}):
+            X = np.ascontiguousarray(ctx.X[:n])
+            budget = ctx.plan.floor_min_seconds
+            entry["onnx"][n] = time_call(lambda X=X, m=model: m.predict_proba(X), budget)
+            entry["sklearn"][n] = time_call(lambda X=X, m=model: m.predict_proba_sklearn(X), budget)
+        entry["score_one_reasons"] = time_call(
+            lambda m=model: m.score_one(record, with_reasons=True), ctx.plan.floor_min_seconds
+        )
+        entry["score_one_plain"] = time_call(
+            lambda m=model: m.score_one(record, with_reasons=False), ctx.plan.floor_min_seconds
+        )
+        floor[name] = entry
+        log(
+            f"floor {name}: ONNX 1 row {entry['onnx'][1]:.3f} ms, 100k {entry['onnx'][100_000]:.1f}"
+            f" ms; sklearn 1 row {entry['sklearn'][1]:.3f} ms, 100k"
+            f" {entry['sklearn'][100_000]:.1f} ms"
+        )
+    return floor
+
+
+def start_server(ctx: Context, kind: str, k: int) -> tuple[Child, int, float]:
+    """Start one server of ``kind``; return it, its port and the start-up time in seconds."""
+    port = free_port()
+    py = sys.executable
+    if kind == "waitress":
+        argv = [py, "-m", "server", "--host", HOST, "--port", str(port)]
+    elif kind == "gunicorn":
+        conf = ctx.work / "gunicorn_bench_conf.py"  # empty: flags only, no project config file
+        conf.write_text("# flags are passed on the command line\n")
+        argv = [
+            py, "-m", "gunicorn", "-c", str(conf), "-w", "2", "-b", f"{HOST}:{port}",
+            "--log-level", "warning", "server.wsgi:app",
+        ]  # fmt: skip
+    elif kind == "naive":
+        argv = [
+            py, str(ROOT / "bench" / "naive_app.py"), "--model-dir", str(ctx.model_dir),
+            "--host", HOST, "--port", str(port),
+        ]  # fmt: skip
+    else:
+        raise ValueError(kind)
+    t0 = time.perf_counter()
+    child = Child(f"{kind}#{k}", argv, ctx.env, ctx.work / f"{kind}.log")
+    seconds = wait_healthy(child, port, t0)
+    if kind == "gunicorn":  # wait until both workers exist, so that memory covers both
+        deadline = time.perf_counter() + START_TIMEOUT
+        while len(child.worker_pids()) < 2 and time.perf_counter() < deadline:
+            time.sleep(0.01)
+    return child, port, seconds
+
+
+def start_measured(ctx: Context, kind: str) -> tuple[Child, int, dict[str, Any]]:
+    """Cold-start the server ``plan.startups`` times; keep the last one running."""
+    times = []
+    child = port = None
+    for k in range(ctx.plan.startups):
+        if child is not None:
+            child.stop()
+        child, port, seconds = start_server(ctx, kind, k)
+        times.append(seconds)
+    assert child is not None
+    assert port is not None
+    log(f"{kind}: start-up {', '.join(f'{t:.2f}' for t in times)} s")
+    return child, port, {"runs": times, "median": float(np.median(times))}
+
+
+def pids_of(child: Child) -> list[int]:
+    workers = child.worker_pids()
+    return workers or [child.pid]
+
+
+def measure_ours(ctx: Context, results: dict[str, Any]) -> None:
+    plan = ctx.plan
+    child, port, startup = start_measured(ctx, "waitress")
+    results["startup"]["waitress"] = startup
+    try:
+        single: dict[str, Any] = {}
+        for name in MODELS:
+            for reasons in (True, False):
+                extra = "" if reasons else "&reasons=false"
+                paths = single_paths("/v1/predict", name, ctx.X, extra)
+                series = latency_series(
+                    port, paths, plan.single, plan.warmup, plan.series_cap_seconds, [child.pid]
+                )
+                single[f"{name}|{reasons}"] = series
+                log(
+                    f"waitress single {name} reasons={reasons}: p50 {series['p50']:.3f} ms,"
+                    f" p99 {series['p99']:.3f} ms"
+                )
+        results["single"]["ours"] = single
+        conc: dict[str, Any] = {}
+        for name in MODELS:
+            for reasons in (True, False):
+                extra = "" if reasons else "&reasons=false"
+                paths = single_paths("/v1/predict", name, ctx.X, extra)
+                series = throughput_series(
+                    port, paths, plan.per_thread, plan.series_cap_seconds, [child.pid]
+                )
+                conc[f"{name}|{reasons}"] = series
+                log(f"waitress c8 {name} reasons={reasons}: {series['rps']:.0f} req/s")
+        results["throughput"]["waitress"] = conc
+        batch: dict[str, Any] = {}
+        for name in MODELS:
+            for fmt in ("json", "csv"):
+                for n in plan.batch_sizes:
+                    if fmt == "json":
+                        path, headers = "/v1/predict/batch", {"Content-Type": "application/json"}
+                        check = check_json_rows(n)
+                    else:
+                        path = f"/v1/predict/batch?model={name}"
+                        headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
+                        check = check_csv_rows(n)
+                    body = ctx.bodies[(fmt, name, n)]
+                    series = batch_series(
+                        port, path, body, headers, plan.batch_runs[n], check, [child.pid]
+                    )
+                    batch[f"{name}|{fmt}|{n}"] = series
+                    log(f"waitress batch {name} {fmt} {n}: {series['p50']:.1f} ms")
+        results["batch"]["ours"] = batch
+        results["memory"]["waitress"] = [proc_memory(child.pid)]
+    finally:
+        child.stop()
+
+
+def measure_gunicorn(ctx: Context, results: dict[str, Any]) -> None:
+    plan = ctx.plan
+    child, port, startup = start_measured(ctx, "gunicorn")
+    results["startup"]["gunicorn"] = startup
+    try:
+        conc: dict[str, Any] = {}
+        for name in MODELS:
+            for reasons in (True, False):
+                extra = "" if reasons else "&reasons=false"
+                paths = single_paths("/v1/predict", name, ctx.X, extra)
+                series = throughput_series(
+                    port, paths, plan.per_thread, plan.series_cap_seconds, pids_of(child)
+                )
+                conc[f"{name}|{reasons}"] = series
+                log(f"gunicorn c8 {name} reasons={reasons}: {series['rps']:.0f} req/s")
+        results["throughput"]["gunicorn"] = conc
+        # The largest batches, from 2 clients at once so that both workers do one.
+        n = max(plan.batch_sizes)
+        batch: dict[str, Any] = {}
+        for name in MODELS:
+            body = ctx.bodies[("json", name, n)]
+            holder: dict[int, Any] = {}
+
+            def run(k: int, body: bytes = body, holder: dict[int, Any] = holder) -> None:
+                holder[k] = batch_series(
+                    port,
+                    "/v1/predict/batch",
+                    body,
+                    {"Content-Type": "application/json"},
+                    max(1, plan.batch_runs[n] // 2),
+                    check_json_rows(n),
+                    [],  # two at once: the background figure would count the other
+                )
+
+            pair = [threading.Thread(target=run, args=(k,), daemon=True) for k in (0, 1)]
+            for t in pair:
+                t.start()
+            for t in pair:
+                t.join(timeout=600)
+            if len(holder) != 2:
+                raise RuntimeError(f"gunicorn batch {name} {n} did not finish")
+            batch[f"{name}|json|{n}"] = holder[0]
+            log(f"gunicorn batch {name} json {n} (2 at once): {holder[0]['p50']:.1f} ms")
+        results["batch"]["gunicorn_pair"] = batch
+        results["memory"]["gunicorn"] = [proc_memory(pid) for pid in child.worker_pids()]
+        results["memory"]["gunicorn_master"] = [proc_memory(child.pid)]
+    finally:
+        child.stop()
+
+
+def measure_naive(ctx: Context, results: dict[str, Any]) -> None:
+    plan = ctx.plan
+    child, port, startup = start_measured(ctx, "naive")
+    results["startup"]["naive"] = startup
+    try:
+        conn = http.client.HTTPConnection(HOST, port, timeout=10)
+        conn.request("GET", "/health")
+        results["naive_frame"] = json.loads(conn.getresponse().read())["frame"]
+        conn.close()
+        single: dict[str, Any] = {}
+        conc: dict[str, Any] = {}
+        for name in MODELS:
+            paths = single_paths("/predict", name, ctx.X)
+            series = latency_series(
+                port, paths, plan.single, plan.warmup, plan.series_cap_seconds, [child.pid]
+            )
+            single[f"{name}|False"] = series
+            log(f"naive single {name}: p50 {series['p50']:.3f} ms, p99 {series['p99']:.3f} ms")
+        for name in MODELS:
+            paths = single_paths("/predict", name, ctx.X)
+            series = throughput_series(
+                port, paths, plan.per_thread, plan.series_cap_seconds, [child.pid]
+            )
+            conc[f"{name}|False"] = series
+            log(f"naive c8 {name}: {series['rps']:.0f} req/s")
+        results["single"]["naive"] = single
+        results["throughput"]["naive"] = conc
+        batch: dict[str, Any] = {}
+        for name in MODELS:
+            for n in plan.batch_sizes:
+                if n == 1:
+                    continue
+                body = ctx.bodies[("json", name, n)]
+                series = batch_series(
+                    port,
+                    "/predict/batch",
+                    body,
+                    {"Content-Type": "application/json"},
+                    plan.batch_runs[n],
+                    check_json_rows(n),
+                    [child.pid],
+                )
+                batch[f"{name}|json|{n}"] = series
+                log(f"naive batch {name} json {n}: {series['p50']:.1f} ms")
+        results["batch"]["naive"] = batch
+        results["memory"]["naive"] = [proc_memory(child.pid)]
+    finally:
+        child.stop()
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None or value != value:
+        return "—"
+    if value < 1:
+        return f"{value:.3f}"
+    if value < 10:
+        return f"{value:.2f}"
+    if value < 100:
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
+
+
+def fmt_cores(value: float | None) -> str:
+    return "?" if value is None or value != value else f"{value:.2f}"
+
+
+def fmt_x(value: float | None) -> str:
+    if value is None or value != value or value == float("inf"):
+        return "—"
+    return f"{value:.2f}×" if value < 10 else f"{value:.0f}×"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0 or a != a or b != b:
+        return None
+    return a / b
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(headers)]
+    out = [
+        "  ".join(
+            h.ljust(w) if j == 0 else h.rjust(w)
+            for j, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+    ]
+    out.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        out.append(
+            "  ".join(
+                c.ljust(w) if j == 0 else c.rjust(w)
+                for j, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+    return "\n".join(out)
+
+
+def get(d: dict[str, Any], *keys: Any) -> Any:
+    for key in keys:
+        if not isinstance(d, dict) or key not in d:
+            return None
+        d = d[key]
+    return d
+
+
+def report(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    plan = results["plan"]
+    floor = results["floor"]
+    out = io.StringIO()
+
+    def p(text: str = "") -> None:
+        print(text, file=out)
+
+    p(f"CreditScorer benchmark — {results['started']} — plan: {plan['name']}")
+    p(f"command: {results['command']}")
+    p(f"code: {results['git']}")
+    p(
+        f"load average at start {results['load_start']}, at end {results['load_end']}; "
+        f"other processes used {fmt_cores(results.get('background_mean'))} cores on average "
+        f"(worst series {fmt_cores(results.get('background_max'))}) while we measured"
+    )
+    if (results.get("background_mean") or 0) > 0.2:
+        p("  WARNING: other work competed for the CPU during this run; figures are pessimistic.")
+    p()
+    p("== Machine ==")
+    p(f"nproc {m['nproc']} (affinity {m['affinity']}); CPU {m['cpu']}; Linux {m['kernel']}")
+    p(
+        f"python {m['python']}, numpy {m['numpy']}, onnxruntime {m['onnxruntime']}, "
+        f"scikit-learn {m['scikit-learn']}, flask {m['flask']}, waitress {m['waitress']}, "
+        f"gunicorn {m['gunicorn']}, pandas {m['pandas']}"
+    )
+    env = ", ".join(f"{k}={v}" for k, v in m["env"].items())
+    p(f"OPENBLAS note: {env}.")
+    p("  Unset means OpenBLAS/OpenMP start one thread per core: the scikit-learn figures")
+    p("  (in-process and the naive server) may use them; ONNX Runtime uses")
+    p(
+        f"  CREDITSCORER_ONNX_THREADS={floor['onnx_threads']} intra-op thread(s) "
+        "in the server and here."
+    )
+    for pool in m["threadpools"]:
+        p(f"  threadpool: {pool}")
+    if m["creditscorer_env"]:
+        p(f"CREDITSCORER_* settings in effect: {m['creditscorer_env']}")
+    p(
+        f"models: {results['models_note']}; versions "
+        + ", ".join(f"{n} {floor[n]['version']}" for n in MODELS)
+    )
+    p(
+        f"naive baseline: bench/naive_app.py under waitress (4 threads), joblib pipeline, "
+        f"{results.get('naive_frame', '?')}, sklearn predict_proba, flask.jsonify"
+    )
+    p(
+        f"load: single = {plan['single']} sequential GETs on one keep-alive connection after "
+        f"{plan['warmup']} warm-up; c8 = {CONCURRENCY} threads × {plan['per_thread']} GETs,"
+    )
+    p("  one keep-alive connection each (Python http.client on the same cores as the server)")
+    p()
+
+    p("== In-process floor (median ms per call, this process) ==")
+    rows = []
+    for name in MODELS:
+        f = floor[name]
+        for n in sorted(f["onnx"], key=int):
+            o, s = f["onnx"][n], f["sklearn"][n]
+            rows.append(
+                [f"{name} predict {int(n):,} row(s)", fmt_ms(o), fmt_ms(s), fmt_x(ratio(s, o))]
+            )
+        rows.append([f"{name} score_one + reasons", fmt_ms(f["score_one_reasons"]), "", ""])
+        rows.append([f"{name} score_one, no reasons", fmt_ms(f["score_one_plain"]), "", ""])
+    p(table(["call", "ONNX ms", "sklearn ms", "sklearn/ONNX"], rows))
+    p()
+
+    p("== Start-up (process start -> first 200 on /health, median of cold starts) ==")
+    rows = []
+    for kind, label in (
+        ("waitress", "ours, python -m server (waitress)"),
+        ("gunicorn", "ours, gunicorn -w 2 (first worker up)"),
+        ("naive", "naive baseline (waitress)"),
+    ):
+        s = results["startup"].get(kind)
+        if s:
+            runs = ", ".join(f"{t:.2f}" for t in s["runs"])
+            rows.append([label, f"{s['median']:.2f}", runs])
+    p(table(["server", "median s", "runs s"], rows))
+    p()
+
+    p("== Single-score latency, one keep-alive connection (ms) ==")
+    rows = []
+    for name in MODELS:
+        for reasons in (True, False):
+            ours = get(results, "single", "ours", f"{name}|{reasons}") or {}
+            naive = get(results, "single", "naive", f"{name}|False") if not reasons else None
+            inproc = floor[name]["score_one_reasons" if reasons else "score_one_plain"]
+            rows.append(
+                [
+                    f"{name} {'with' if reasons else 'no'} reasons",
+                    fmt_ms(inproc),
+                    fmt_ms(ours.get("p50")),
+                    fmt_ms(ours.get("p99")),
+                    fmt_ms(naive and naive["p50"]),
+                    fmt_ms(naive and naive["p99"]),
+                    fmt_x(ratio(naive and naive["p50"], ours.get("p50"))),
+                ]
+            )
+    p(
+        table(
+            ["request", "in-proc", "ours p50", "ours p99", "naive p50", "naive p99", "naive/ours"],
+            rows,
+        )
+    )
+    p("  (naive has no reasons: it is compared on the no-reasons row)")
+    p()
+
+    p(f"== Throughput at concurrency {CONCURRENCY} (requests/s; server CPU ms per request) ==")
+    rows = []
+    for name in MODELS:
+        for reasons in (True, False):
+            key = f"{name}|{reasons}"
+            w = get(results, "throughput", "waitress", key) or {}
+            g = get(results, "throughput", "gunicorn", key) or {}
+            nv = get(results, "throughput", "naive", f"{name}|False") if not reasons else None
+            best = max(w.get("rps", 0) or 0, g.get("rps", 0) or 0)
+            rows.append(
+                [
+                    f"{name} {'with' if reasons else 'no'} reasons",
+                    f"{w.get('rps', float('nan')):,.0f}",
+                    fmt_ms(w.get("server_cpu_ms_per_req")),
+                    f"{g.get('rps', float('nan')):,.0f}",
+                    fmt_ms(g.get("server_cpu_ms_per_req")),
+                    f"{nv['rps']:,.0f}" if nv else "—",
+                    fmt_ms(nv and nv["server_cpu_ms_per_req"]),
+                    fmt_x(ratio(best, nv and nv["rps"])),
+                ]
+            )
+    p(
+        table(
+            [
+                "request",
+                "waitress",
+                "cpu/req",
+                "gunicorn 2w",
+                "cpu/req",
+                "naive",
+                "cpu/req",
+                "ours best/naive",
+            ],
+            rows,
+        )
+    )
+    notes = []
+    for server in ("waitress", "gunicorn", "naive"):
+        for key, s in (get(results, "throughput", server) or {}).items():
+            if s.get("errors") or s.get("exceptions"):
+                notes.append(f"{server} {key}: {s['errors']} non-200, exceptions {s['exceptions']}")
+            if s.get("reconnects"):
+                notes.append(f"{server} {key}: {s['reconnects']} new connections (server closed)")
+    cpu = [s["client_cpu_ms_per_req"] for sv in results["throughput"].values() for s in sv.values()]
+    if cpu:
+        p(
+            f"  the load generator itself used {min(cpu):.2f}–{max(cpu):.2f} ms CPU per request "
+            "on the same cores"
+        )
+    for note in notes[:8]:
+        p(f"  note: {note}")
+    p()
+
+    p(
+        "== Batch latency, POST to last byte (median ms) "
+        "vs in-process ONNX predict of the same rows =="
+    )
+    rows = []
+    for name in MODELS:
+        for n in plan["batch_sizes"]:
+            o = floor[name]["onnx"].get(n)
+            s = floor[name]["sklearn"].get(n)
+            j = get(results, "batch", "ours", f"{name}|json|{n}") or {}
+            c = get(results, "batch", "ours", f"{name}|csv|{n}") or {}
+            nv = get(results, "batch", "naive", f"{name}|json|{n}") or {}
+            rows.append(
+                [
+                    f"{name} {n:,}",
+                    fmt_ms(o),
+                    fmt_ms(s),
+                    fmt_ms(j.get("p50")),
+                    fmt_x(ratio(j.get("p50"), o)),
+                    fmt_ms(c.get("p50")),
+                    fmt_x(ratio(c.get("p50"), o)),
+                    fmt_ms(nv.get("p50")),
+                    fmt_x(ratio(nv.get("p50"), j.get("p50"))),
+                ]
+            )
+    p(
+        table(
+            [
+                "model rows",
+                "ONNX",
+                "sklearn",
+                "ours JSON",
+                "/ONNX",
+                "ours CSV",
+                "/ONNX",
+                "naive JSON",
+                "naive/ours",
+            ],
+            rows,
+        )
+    )
+    p("  JSON = {columns, rows} in, JSON table out; CSV = text/csv in, CSV out (Accept: text/csv)")
+    pair = get(results, "batch", "gunicorn_pair") or {}
+    for key, s in pair.items():
+        name, _, n = key.split("|")
+        p(
+            f"  gunicorn -w 2, two {int(n):,}-row {name} JSON batches at once: "
+            f"{fmt_ms(s['p50'])} ms each"
+        )
+    p()
+
+    p("== Memory (RSS after the batch runs, MB; peak = VmHWM) ==")
+    rows = []
+    for kind, label in (
+        ("waitress", "ours, waitress (1 process)"),
+        ("gunicorn", "ours, gunicorn worker"),
+        ("gunicorn_master", "ours, gunicorn master"),
+        ("naive", "naive baseline (waitress)"),
+    ):
+        for k, mem in enumerate(results["memory"].get(kind, [])):
+            suffix = f" {k + 1}" if kind == "gunicorn" else ""
+            rows.append(
+                [
+                    label + suffix,
+                    f"{mem.get('VmRSS', float('nan')):.0f}",
+                    f"{mem.get('VmHWM', float('nan')):.0f}",
+                ]
+            )
+    p(table(["process", "RSS MB", "peak MB"], rows))
+    p()
+
+    p("== Targets (issue 2; benchmark figures on this machine) ==")
+    rows = [
+        [t["target"], t["figure"], "met" if t["met"] else "NOT MET"] for t in results["targets"]
+    ]
+    p(table(["target", "ours", "verdict"], rows))
+    p(f"\ntotal benchmark time {results['seconds']:.0f} s")
+    return out.getvalue()
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    t = TARGETS
+    floor = results["floor"]
+    targets = []
+
+    def add(target: str, value: float | None, limit: float, unit: str, higher_is_better=False):
+        if value is None or value != value:
+            targets.append(
+                {"target": target, "figure": "not measured", "met": False, "value": None}
+            )
+            return
+        met = value >= limit if higher_is_better else value <= limit
+        if unit == "req/s":
+            shown = f"{value:,.0f} {unit}"
+        elif unit == "ms":
+            shown = f"{fmt_ms(value)} {unit}"
+        else:
+            shown = f"{value:.2f} {unit}"
+        targets.append({"target": target, "figure": shown, "met": met, "value": value})
+
+    for name in MODELS:
+        s = get(results, "single", "ours", f"{name}|False") or {}
+        add(
+            f"single p50 ≤ {t['single_p50_ms']} ms, {name}, no reasons",
+            s.get("p50"),
+            t["single_p50_ms"],
+            "ms",
+        )
+        s = get(results, "single", "ours", f"{name}|True") or {}
+        add(
+            f"single p50 ≤ {t['single_p50_reasons_ms']} ms, {name}, with reasons",
+            s.get("p50"),
+            t["single_p50_reasons_ms"],
+            "ms",
+        )
+    for name in MODELS:
+        for reasons in (True, False):
+            s = get(results, "throughput", "gunicorn", f"{name}|{reasons}") or {}
+            add(
+                f"≥ {t['throughput_rps']:,.0f} scores/s at c{CONCURRENCY}, gunicorn -w 2, {name}, "
+                f"{'with' if reasons else 'no'} reasons",
+                s.get("rps"),
+                t["throughput_rps"],
+                "req/s",
+                higher_is_better=True,
+            )
+    n = 100_000
+    for fmt in ("json", "csv"):
+        s = get(results, "batch", "ours", f"logistic|{fmt}|{n}") or {}
+        add(
+            f"100,000-row batch ≤ {t['batch_logistic_100k_ms']:.0f} ms, logistic, {fmt.upper()}",
+            s.get("p50"),
+            t["batch_logistic_100k_ms"],
+            "ms",
+        )
+    for fmt in ("json", "csv"):
+        s = get(results, "batch", "ours", f"forest|{fmt}|{n}") or {}
+        r = ratio(s.get("p50"), floor["forest"]["onnx"].get(n))
+        add(
+            f"100,000-row batch ≤ {t['batch_forest_ratio']}× in-process ONNX predict, "
+            f"forest, {fmt.upper()}",
+            r,
+            t["batch_forest_ratio"],
+            "×",
+        )
+    for kind, label in (("waitress", "waitress process"), ("gunicorn", "each gunicorn worker")):
+        mems = results["memory"].get(kind) or []
+        worst = max((mem.get("VmRSS", float("nan")) for mem in mems), default=None)
+        add(f"RSS ≤ {t['rss_mb']:.0f} MB, {label}", worst, t["rss_mb"], "MB")
+    for kind, label in (("waitress", "python -m server"), ("gunicorn", "gunicorn -w 2")):
+        s = results["startup"].get(kind) or {}
+        add(f"start-up ≤ {t['startup_s']:.0f} s, {label}", s.get("median"), t["startup_s"], "s")
+    return targets
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    plan = SMOKE if args.smoke else QUICK if args.quick else FULL
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "plan": {**plan.__dict__, "batch_runs": {str(k): v for k, v in plan.batch_runs.items()}},
+        "startup": {},
+        "single": {},
+        "throughput": {},
+        "batch": {},
+        "memory": {},
+    }
+    results["machine"] = machine_info()
+    results["git"] = git_state()
+    results["load_start"] = load_average()
+    with tempfile.TemporaryDirectory(prefix="creditscorer-bench-") as tmp:
+        work = Path(tmp)
+        model_dir, results["models_note"] = prepare_models(args, plan, work)
+        env = {k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"}
+        env.update(
+            CREDITSCORER_MODEL_DIR=str(model_dir),
+            CREDITSCORER_TRAIN_IF_MISSING="0",
+            CREDITSCORER_DATABASE_URL=f"sqlite:///{work / 'bench.sqlite3'}",
+            CREDITSCORER_LOG_LEVEL=os.environ.get("CREDITSCORER_LOG_LEVEL", "WARNING"),
+            PYTHONUNBUFFERED="1",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        )
+        n_max = max((*plan.batch_sizes, 100_000))
+        X = applicants(n_max)
+        rows = as_cells(X)
+        bodies = {}
+        for n in plan.batch_sizes:
+            for name in MODELS:
+                bodies[("json", name, n)] = json_batch(name, rows[:n])
+                bodies[("csv", name, n)] = csv_batch(rows[:n])
+        ctx = Context(plan, model_dir, work, env, X, rows, bodies)
+        try:
+            results["floor"] = measure_floor(ctx)
+            measure_ours(ctx, results)
+            measure_gunicorn(ctx, results)
+            measure_naive(ctx, results)
+        finally:
+            Child.stop_all()  # before the temporary folder goes
+    results["seconds"] = time.perf_counter() - started
+    results["load_end"] = load_average()
+    background = [
+        s["background_cores"]
+        for section in ("single", "throughput", "batch")
+        for server in results[section].values()
+        for s in server.values()
+        if s.get("background_cores") == s.get("background_cores") and "background_cores" in s
+    ]
+    results["background_mean"] = float(np.mean(background)) if background else None
+    results["background_max"] = float(np.max(background)) if background else None
+    results["targets"] = evaluate_targets(results)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bench/bench_api.py", description=__doc__.split("\n\n")[0]
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="short run (~1-2 minutes)")
+    mode.add_argument("--smoke", action="store_true", help="tiny run for the test suite (< 40 s)")
+    parser.add_argument("--model-dir", type=Path, help="reuse this trained model store")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=ROOT / "bench" / "results",
+        help="where the report is saved (default %(default)s)",
+    )
+    parser.add_argument("--no-save", action="store_true", help="print only, save nothing")
+    args = parser.parse_args(argv)
+
+    def on_term(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        results = run(args)
+    except KeyboardInterrupt:
+        log("interrupted; stopping the servers")
+        return 130
+    finally:
+        Child.stop_all()
+    text = report(results)
+    print(text, flush=True)
+    if not args.no_save and not args.smoke:
+        args.results_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        base = args.results_dir / f"bench-{results['plan']['name']}-{stamp}"
+        base.with_suffix(".txt").write_text(text, encoding="utf-8")
+        base.with_suffix(".json").write_text(
+            json.dumps(results, indent=1, default=str), encoding="utf-8"
+        )
+        log(f"saved {base}.txt and .json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
