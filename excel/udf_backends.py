@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -274,9 +274,8 @@ class LocalBackend:
     xlwings does for every workbook) never touches the model folder.
     """
 
-    def __init__(self, model_dir: Path | str, store_factory: Callable[[Path], Any] | None = None):
+    def __init__(self, model_dir: Path | str):
         self.model_dir = Path(model_dir)
-        self._store_factory = store_factory
         self._store: Any = None
 
     @property
@@ -285,12 +284,9 @@ class LocalBackend:
 
     def _get_store(self) -> Any:
         if self._store is None:
-            if self._store_factory is not None:
-                self._store = self._store_factory(self.model_dir)
-            else:
-                from creditscorer import ModelStore
+            from creditscorer import ModelStore
 
-                self._store = ModelStore(self.model_dir)
+            self._store = ModelStore(self.model_dir)
         return self._store
 
     def _names(self) -> list[str]:

@@ -73,8 +73,8 @@ MODEL_COLUMNS = (
     "holdout_roc_auc",
     "trained_at",
 )
-_TRUE_WORDS = {"true", "yes", "1", "wahr", "vrai"}
-_FALSE_WORDS = {"false", "no", "0", "falsch", "faux"}
+_TRUE_WORDS = {"true", "yes", "1"}
+_FALSE_WORDS = {"false", "no", "0"}
 
 
 # --- settings ---------------------------------------------------------------------------
@@ -278,10 +278,8 @@ class UdfService:
         clock: Callable[[], float] = time.monotonic,
         version_ttl: float = VERSION_TTL,
         max_cached_rows: int = MAX_CACHED_ROWS,
-        store_factory: Callable[[Path], Any] | None = None,
     ):
         self._transport = transport
-        self._store_factory = store_factory
         self._lock = threading.Lock()
         self._backends: dict[tuple[Any, ...], HttpBackend | LocalBackend] = {}
         self.cache = ResultCache(max_cached_rows)
@@ -294,7 +292,7 @@ class UdfService:
             if backend is None:
                 if settings.local:
                     assert settings.model_dir is not None
-                    backend = LocalBackend(settings.model_dir, self._store_factory)
+                    backend = LocalBackend(settings.model_dir)
                 else:
                     backend = HttpBackend(
                         settings.api_url, settings.api_key, settings.timeout, self._transport

@@ -416,7 +416,7 @@ def test_a_number_as_model_name_is_an_input_error():
         (False, False),
         (0.0, False),
         (1, True),
-        ("FALSCH", False),
+        ("FALSE", False),
         ("yes", True),
     ],
 )
