@@ -49,6 +49,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     engine = db.make_engine(settings.database_url or db.default_url(Path(app.instance_path)))
     app.extensions["creditscorer.db"] = engine
     # Feature modules register their tables and request hooks here (query log, keys, admin).
+    from server import dashboard, querylog, stats
+
+    querylog.init_app(app)  # first: its clock starts before any other hook runs
+    stats.init_app(app)
+    dashboard.init_app(app)
     db.create_tables(engine)
 
     from server.api import api

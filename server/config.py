@@ -29,6 +29,11 @@ class Settings:
     retrain_wait_seconds: int = 600  # upper bound for a retrain request's ?wait=
     log_level: str = "INFO"
     database_url: str | None = None  # None: SQLite file in the instance folder
+    # query log and statistics
+    query_log: bool = True  # write one row per scoring request (single and batch) to the database
+    log_inputs: bool = True  # include the applicants' feature values (personal data) in that row
+    log_retention_days: int = 90  # rows older than this are deleted; 0 keeps them forever
+    stats_window_hours: int = 24  # the window of /v1/stats and /dashboard when none is given
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

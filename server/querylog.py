@@ -1,0 +1,328 @@
+"""The query log: one database row for every scoring request, written before the reply leaves.
+
+Every request to the scoring routes (``/v1/predict`` and ``/v1/predict/batch``), whether
+it was answered with scores or with an error, gets exactly one row: time, request id,
+route, model and version, row count, inputs (unless ``CREDITSCORER_LOG_INPUTS=0``:
+they are personal data), outputs, status, latency and the API key's id.
+
+The write is synchronous, in an ``after_request`` hook, so a reply is sent only once its
+row is committed. A buffered writer would make a score a little cheaper, but a worker that
+is killed (SIGKILL, OOM killer, a host failure) loses its buffer, and with it the record
+of decisions that clients already hold; a credit decision without its audit row is the
+one failure this log exists to prevent. The write costs a fraction of a millisecond on
+SQLite in WAL mode (see ``bench/bench_querylog.py``). If the row cannot be written, the
+reply is withheld and the client gets a 503 it can retry: no score leaves unlogged.
+
+Besides the raw inputs and outputs, each row holds a small ``summary`` (how many rows fell
+in each score bin and in each training-decile bin of every feature) and the approve and
+decline counts, so that statistics and drift never need the personal data and stay fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import orjson
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from creditscorer.scoring import BatchResult, Model, SingleResult
+from creditscorer.validation import validate_record, validate_table
+from server import db, drift
+from server.problems import PROBLEM_JSON, problem
+
+log = logging.getLogger("creditscorer.querylog")
+
+SCORING_ENDPOINTS = {"api.predict", "api.predict_batch"}
+PURGE_INTERVAL_S = 3600.0  # how often each process looks for expired rows
+PURGE_CHUNK = 5000  # rows deleted per statement, so that a purge never holds a long lock
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: an alias of the rowid
+
+query_log = sa.Table(
+    "query_log",
+    db.metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(), nullable=False),  # UTC, when the request arrived
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("route", sa.String(64), nullable=False),  # "POST /v1/predict/batch"
+    sa.Column("model", sa.String(64)),  # None when the request failed before a model was chosen
+    sa.Column("model_version", sa.String(128)),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("row_count", sa.Integer, nullable=False),  # rows in the request (1 for a single)
+    sa.Column("rows_failed", sa.Integer, nullable=False),  # rows answered with a row error
+    sa.Column("approved", sa.Integer, nullable=False),
+    sa.Column("declined", sa.Integer, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),  # request arrival to reply ready
+    sa.Column("key_id", sa.String(64)),
+    sa.Column("inputs", sa.Text),  # JSON; None when CREDITSCORER_LOG_INPUTS is off
+    sa.Column("outputs", sa.Text),  # JSON: the scores and decisions, or the problem reply
+    sa.Column("summary", sa.Text),  # JSON: score and feature bin counts for the statistics
+    # One index, chosen for the write path as much as for reads: every index costs each
+    # insert another page in the WAL. Statistics, totals and the retention purge all read a
+    # time window, and the index covers every column they read, so a window is one range
+    # scan that never touches the wide rows (inputs, outputs). Looking a request id up is
+    # a scan (about a second at a million rows), which is fine for an occasional audit.
+    sa.Index(
+        "ix_query_log_window",
+        "created_at",
+        "model",
+        "status",
+        "latency_ms",
+        "row_count",
+        "rows_failed",
+        "approved",
+        "declined",
+        "model_version",
+    ),
+)
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the way the table stores time on every database."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class QueryLog:
+    """Writes log rows and enforces the retention period for one app."""
+
+    def __init__(self, engine: Engine, log_inputs: bool, retention_days: int):
+        self.engine = engine
+        self.log_inputs = log_inputs
+        self.retention_days = retention_days
+        self._next_purge = 0.0
+        self._purging = threading.Lock()
+        # SQLite has one writer at a time. Threads of one process queue on this lock and
+        # hand over at once; without it they would meet in SQLite's busy handler, which
+        # sleeps 1, 2, 5, 10 … ms between tries. PostgreSQL takes concurrent inserts.
+        sqlite = engine.dialect.name == "sqlite"
+        self._writing = threading.Lock() if sqlite else contextlib.nullcontext()
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Insert one row and commit; raises ``SQLAlchemyError`` when the database refuses."""
+        with self._writing, self.engine.begin() as connection:
+            connection.execute(query_log.insert(), row)
+
+    def purge_expired(self, now: datetime | None = None, chunk: int = PURGE_CHUNK) -> int:
+        """Delete up to ``chunk`` rows older than the retention period; return how many."""
+        if self.retention_days <= 0:
+            return 0
+        cutoff = (now or utcnow()) - timedelta(days=self.retention_days)
+        expired = (
+            sa.select(query_log.c.id)
+            .where(query_log.c.created_at < cutoff)
+            .order_by(query_log.c.id)
+            .limit(chunk)
+        )
+        with self.engine.begin() as connection:
+            result = connection.execute(sa.delete(query_log).where(query_log.c.id.in_(expired)))
+            return int(result.rowcount or 0)
+
+    def maybe_purge(self) -> None:
+        """Called after a reply has been sent: purge now and then, never two threads at once."""
+        if self.retention_days <= 0 or time.monotonic() < self._next_purge:
+            return
+        if not self._purging.acquire(blocking=False):
+            return
+        try:
+            deleted = self.purge_expired()
+            # A full chunk means more are waiting: come back soon rather than in an hour.
+            wait = 1.0 if deleted >= PURGE_CHUNK else PURGE_INTERVAL_S
+            self._next_purge = time.monotonic() + wait
+            if deleted:
+                log.info(
+                    "query log: deleted %d rows older than %d days", deleted, self.retention_days
+                )
+        except SQLAlchemyError:
+            self._next_purge = time.monotonic() + 60.0
+            log.exception("query log: the retention purge failed; will retry")
+        finally:
+            self._purging.release()
+
+
+def init_app(app: Flask) -> None:
+    """Register the query log's hooks on ``app`` (the table is created with the others)."""
+    settings = app.extensions["creditscorer.settings"]
+    querylog = QueryLog(
+        app.extensions["creditscorer.db"], settings.log_inputs, settings.log_retention_days
+    )
+    app.extensions["creditscorer.querylog"] = querylog
+    if not settings.query_log:
+        return
+
+    @app.before_request
+    def _start_clock() -> None:
+        g.querylog_started = time.perf_counter()
+        g.querylog_arrived = utcnow()
+
+    @app.after_request
+    def _log_scoring_request(response: Response) -> Response:
+        if request.endpoint not in SCORING_ENDPOINTS:
+            return response
+        try:
+            row = _row(response, querylog.log_inputs)
+        except Exception:  # a bug here must not cost the audit row: keep the essentials
+            log.exception("query log: could not describe request %s", g.get("request_id"))
+            row = _essentials(response)
+        try:
+            querylog.write(row)
+        except SQLAlchemyError:
+            log.exception("query log: could not write the row of request %s", g.get("request_id"))
+            return _withheld(response)
+        response.call_on_close(querylog.maybe_purge)
+        return response
+
+
+def _withheld(response: Response) -> Response:
+    """The reply that replaces one whose log row could not be written."""
+    replacement = problem(
+        503,
+        "the reply was withheld because the query log could not be written; try again shortly",
+    )
+    for header in ("X-Request-ID", "X-Content-Type-Options", "Cache-Control"):
+        if header in response.headers:
+            replacement.headers[header] = response.headers[header]
+    replacement.headers["Retry-After"] = "5"
+    return replacement
+
+
+def _essentials(response: Response) -> dict[str, Any]:
+    model: Model | None = g.get("scored_model")
+    started = g.get("querylog_started")
+    return {
+        "created_at": g.get("querylog_arrived") or utcnow(),
+        "request_id": str(g.get("request_id") or ""),
+        "route": f"{request.method} {request.path}"[:64],
+        "model": model.name if model is not None else None,
+        "model_version": model.version if model is not None else None,
+        "status": response.status_code,
+        "row_count": int(g.get("scored_rows") or 0),
+        "rows_failed": 0,
+        "approved": 0,
+        "declined": 0,
+        "latency_ms": (time.perf_counter() - started) * 1000.0 if started else 0.0,
+        "key_id": _key_id(),
+        "inputs": None,
+        "outputs": None,
+        "summary": None,
+    }
+
+
+def _key_id() -> str | None:
+    key_id = g.get("key_id")
+    return None if key_id is None else str(key_id)[:64]
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _row(response: Response, log_inputs: bool) -> dict[str, Any]:
+    row = _essentials(response)
+    model: Model | None = g.get("scored_model")
+    inputs = g.get("scored_inputs")
+    result = g.get("scored_result")
+    features = model.card.feature_names if model is not None else []
+    if isinstance(result, SingleResult) and model is not None:
+        row.update(_single(model, inputs, result))
+    elif isinstance(result, BatchResult) and model is not None:
+        row.update(_batch(model, inputs, result))
+    else:
+        if inputs is not None and request.endpoint == "api.predict":
+            row["row_count"] = 1
+        if response.mimetype == PROBLEM_JSON:
+            body = orjson.loads(response.get_data())
+            row["outputs"] = _dumps({k: body.get(k) for k in ("title", "detail", "errors")})
+    if log_inputs and inputs is not None:
+        if isinstance(result, BatchResult):
+            columns = {name: list(inputs[name]) for name in features if name in inputs}
+            row["inputs"] = _dumps(columns)
+        elif isinstance(inputs, dict):
+            shown = features or sorted(inputs)
+            row["inputs"] = _dumps({name: inputs.get(name) for name in shown})
+    return row
+
+
+def _summary(model: Model, X: np.ndarray, probabilities: np.ndarray) -> str:
+    """Bin counts of the scored rows: score histogram and, per feature, training deciles."""
+    scores = np.bincount(drift.score_bins(probabilities), minlength=drift.SCORE_BINS)
+    summary: dict[str, Any] = {"score": _sparse(scores)}
+    reference = drift.reference_for(model)
+    if reference is not None:
+        summary["features"] = {
+            feature.name: _sparse(
+                np.bincount(feature.bins(X[:, j]), minlength=len(feature.edges) + 1)
+            )
+            for j, feature in enumerate(reference.features)
+        }
+    return _dumps(summary)
+
+
+def _sparse(counts: np.ndarray) -> list[list[int]]:
+    return [[int(i), int(counts[i])] for i in np.flatnonzero(counts)]
+
+
+def _single_summary(model: Model, inputs: Any, probability: float) -> str:
+    """``_summary`` for one row, in plain Python: a single score is the hot path."""
+    summary: dict[str, Any] = {"score": [[drift.score_bin(probability), 1]]}
+    reference = drift.reference_for(model)
+    if reference is not None:
+        x = validate_record(model.card.features, inputs).X[0].tolist()
+        summary["features"] = {
+            feature.name: [[feature.bin_of(x[j]), 1]]
+            for j, feature in enumerate(reference.features)
+        }
+    return _dumps(summary)
+
+
+def _single(model: Model, inputs: Any, result: SingleResult) -> dict[str, Any]:
+    declined = result.decision == "decline"
+    return {
+        "row_count": 1,
+        "approved": 0 if declined else 1,
+        "declined": 1 if declined else 0,
+        "outputs": _dumps(
+            {
+                "probability_default": result.probability_default,
+                "decision": result.decision,
+                "warnings": result.warnings,
+            }
+        ),
+        "summary": _single_summary(model, inputs, result.probability_default),
+    }
+
+
+def _batch(model: Model, inputs: Any, result: BatchResult) -> dict[str, Any]:
+    probability = result.probability_default
+    scored = ~np.isnan(probability)
+    decisions = result.decision[scored]
+    declined = int(np.count_nonzero(decisions == "decline"))
+    table = validate_table(model.card.features, inputs, result.n_rows)
+    shown = probability.astype(object)
+    shown[~scored] = None
+    return {
+        "row_count": result.n_rows,
+        "rows_failed": len(result.errors),
+        "approved": int(decisions.shape[0]) - declined,
+        "declined": declined,
+        "outputs": _dumps(
+            {
+                "probability_default": shown.tolist(),
+                "decision": result.decision.tolist(),
+                "errors": {str(i): message for i, message in sorted(result.errors.items())},
+            }
+        ),
+        "summary": _summary(model, table.X[scored], probability[scored]),
+    }
+
+
+def querylog_of(app: Flask | None = None) -> QueryLog:
+    """The app's ``QueryLog`` (the current app's when none is given)."""
+    return (app or current_app).extensions["creditscorer.querylog"]
