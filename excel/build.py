@@ -1,0 +1,524 @@
+"""Build excel/CreditScorer.xlsm from the VBA modules in excel/vba/ and the layout below.
+
+Run ``python -m excel.build`` (or ``make workbook``). The modules in ``excel/vba/`` are the
+source of truth; the workbook is what this script makes of them, byte for byte the same on
+every run (fixed creation date, XlsxWriter's fixed zip dates), and a test checks that the
+committed workbook is current.
+
+Two passes share ONE layout function, because pyOpenVBA must see the sheets' code names to
+give every sheet its document module, and XlsxWriter must write the final file:
+
+1. XlsxWriter writes a skeleton ``.xlsm`` with the layout and no VBA; pyOpenVBA adds a VBA
+   project to it (``ThisWorkbook`` and one document module per sheet) and every module of
+   ``excel/vba/``; the ``xl/vbaProject.bin`` of that file is kept.
+2. XlsxWriter writes the final file with the same layout plus that ``vbaProject.bin``.
+
+Every module is parsed by ``pyopenvba.interpreter.parse_module`` first: pyOpenVBA saves a
+broken module without complaint, and in LibreOffice one broken module silently disables
+every macro of the workbook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import xlsxwriter
+from pyopenvba import ExcelFile
+from pyopenvba.interpreter import parse_module
+from pyopenvba.vba import VBAModuleKind
+
+EXCEL_DIR = Path(__file__).resolve().parent
+VBA_DIR = EXCEL_DIR / "vba"
+WORKBOOK_PATH = EXCEL_DIR / "CreditScorer.xlsm"
+SAMPLE_DATA = EXCEL_DIR.parent / "training" / "data" / "german_credit.csv"
+
+# A fixed creation date makes the build reproducible (XlsxWriter otherwise stamps "now").
+CREATED = dt.datetime(2026, 1, 1, 0, 0, 0)
+DEFAULT_API_URL = "http://127.0.0.1:5000"
+MODELS = ("logistic", "forest")
+BATCH_INPUT_COLUMNS = ("id", "duration", "amount", "age")
+BATCH_RESULT_COLUMNS = ("probability_default", "decision", "error", "warning")
+SAMPLE_ROWS = 24
+
+# Sheet name -> VBA code name. The modules refer to sheets only by these code names.
+SHEETS = {
+    "ReadMe": "shReadMe",
+    "Applicant": "shApplicant",
+    "Batch": "shBatch",
+    "Settings": "shSettings",
+    "UDF examples": "shUdfExamples",
+    "xlwings.conf": "shXlwingsConf",
+}
+
+# Button caption -> (sheet, anchor cell, macro). Tests "click" each button through this.
+BUTTONS = {
+    "Score applicant": ("Applicant", "E3", "Buttons.ScoreApplicant"),
+    "Score table": ("Batch", "J1", "Buttons.ScoreTable"),
+    "Test connection": ("Settings", "E3", "Buttons.TestConnection"),
+}
+
+# Workbook-scoped names of single cells: the VBA reads and writes the sheets through them.
+NAMED_CELLS = {
+    # Settings
+    "ApiUrl": ("Settings", "B3"),
+    "ApiKey": ("Settings", "B4"),
+    "TimeoutSeconds": ("Settings", "B5"),
+    "BatchSize": ("Settings", "B6"),
+    "DefaultModel": ("Settings", "B7"),
+    "ConnectionStatus": ("Settings", "B10"),
+    "ConnectionModels": ("Settings", "B11"),
+    # Applicant inputs
+    "InputDuration": ("Applicant", "B3"),
+    "InputAmount": ("Applicant", "B4"),
+    "InputAge": ("Applicant", "B5"),
+    "InputModel": ("Applicant", "B6"),
+    # Applicant results
+    "ResultStatus": ("Applicant", "B9"),
+    "ResultProbability": ("Applicant", "B10"),
+    "ResultDecision": ("Applicant", "B11"),
+    "ResultThreshold": ("Applicant", "B12"),
+    "ResultModel": ("Applicant", "B13"),
+    "ResultModelVersion": ("Applicant", "B14"),
+    "ResultWarnings": ("Applicant", "B15"),
+    "ResultRequestId": ("Applicant", "B16"),
+    "ResultReasons": ("Applicant", "A19"),
+    "ResultJson": ("Applicant", "B28"),
+    # Batch summary (column L/M, away from the table's current region)
+    "BatchStatus": ("Batch", "M4"),
+    "BatchRows": ("Batch", "M5"),
+    "BatchScored": ("Batch", "M6"),
+    "BatchFailed": ("Batch", "M7"),
+    "BatchWarned": ("Batch", "M8"),
+    "BatchSeconds": ("Batch", "M9"),
+    "BatchJsonSeconds": ("Batch", "M10"),
+    "BatchHttpSeconds": ("Batch", "M11"),
+    "BatchWriteSeconds": ("Batch", "M12"),
+    "BatchModel": ("Batch", "M13"),
+}
+REASON_ROWS = 6  # rows under the reasons header (A19) the macro may fill
+
+README_LINES = (
+    ("CreditScorer workbook", "title"),
+    ("", None),
+    ("What it does", "heading"),
+    (
+        "Scores credit applicants with the CreditScorer HTTP API (a scikit-learn model served "
+        "on your machine or your network) and writes the probability of default, the decision "
+        "and the reasons into this workbook.",
+        None,
+    ),
+    ("- Applicant: type duration, amount and age, pick a model, press 'Score applicant'.", None),
+    (
+        "- Batch: paste your own rows under the headers id, duration, amount, age and press "
+        "'Score table'. Each row gets probability_default, decision, and an error if it is "
+        "invalid; the other rows are still scored.",
+        None,
+    ),
+    (
+        "- Settings: the API address, the API key, the timeout, the batch size and the default "
+        "model. 'Test connection' asks the server which models it serves.",
+        None,
+    ),
+    ("", None),
+    ("Start the server", "heading"),
+    (
+        "In the project folder: 'make serve' (or 'python -m server'). It listens on "
+        "http://127.0.0.1:5000, the address in Settings.",
+        None,
+    ),
+    ("", None),
+    ("Macros are blocked? (Mark of the Web)", "heading"),
+    (
+        "Windows Office blocks macros in files downloaded from the internet. Close Excel, "
+        "right-click CreditScorer.xlsm, Properties, tick 'Unblock', OK - or open it from a "
+        "Trusted Location (File, Options, Trust Center, Trust Center Settings, Trusted "
+        "Locations).",
+        None,
+    ),
+    ("", None),
+    ("Platforms", "heading"),
+    (
+        "Windows Excel sends requests with WinHttp; Mac Excel and LibreOffice run curl. "
+        "LibreOffice on Linux is what the project's tests run.",
+        None,
+    ),
+)
+
+_EMPTY_DOCUMENT_MODULE = "Option Explicit\r\n"
+
+
+@dataclass(frozen=True)
+class VbaModule:
+    """One module of excel/vba/: its name, kind and source text (CRLF, as exported)."""
+
+    name: str
+    source: str
+    is_class: bool
+
+
+class ModuleCompileError(ValueError):
+    """A module in excel/vba/ does not parse as VBA."""
+
+
+def read_modules(vba_dir: Path = VBA_DIR) -> list[VbaModule]:
+    """Read every ``*.bas`` and ``*.cls`` of ``vba_dir``, in name order."""
+    modules = []
+    for path in sorted(vba_dir.iterdir()):
+        if path.suffix.lower() not in (".bas", ".cls"):
+            continue
+        source = path.read_bytes().decode("utf-8")
+        modules.append(VbaModule(path.stem, source, is_class=path.suffix.lower() == ".cls"))
+    if not modules:
+        raise FileNotFoundError(f"no *.bas or *.cls modules in {vba_dir}")
+    return modules
+
+
+def compile_check(modules: list[VbaModule]) -> None:
+    """Parse every module; raise ModuleCompileError naming each one that is not valid VBA."""
+    failures = []
+    for module in modules:
+        kind = "class" if module.is_class else "standard"
+        try:
+            parse_module(_without_class_preamble(module.source), name=module.name, kind=kind)
+        except Exception as exc:
+            failures.append(f"{module.name}: {exc}")
+    if failures:
+        raise ModuleCompileError("VBA modules do not compile:\n" + "\n".join(failures))
+
+
+def _without_class_preamble(source: str) -> str:
+    """A ``.cls`` file as the VBA editor exports it starts ``VERSION 1.0 CLASS`` / ``BEGIN``
+    ... ``END``: file syntax, not VBA, so the parser gets the module without it (the line
+    count is kept so that error messages point at the right line)."""
+    lines = source.split("\r\n")
+    if not lines or not lines[0].upper().startswith("VERSION "):
+        return source
+    for index, line in enumerate(lines):
+        if line.strip().upper() == "END":
+            return "\r\n".join([""] * (index + 1) + lines[index + 1 :])
+    return source
+
+
+def _sample_rows(count: int = SAMPLE_ROWS) -> list[list[object]]:
+    """The first rows of the training data as a sample batch table, one of them invalid."""
+    rows: list[list[object]] = []
+    with SAMPLE_DATA.open(newline="", encoding="utf-8") as handle:
+        for index, record in enumerate(csv.DictReader(handle), start=1):
+            rows.append(
+                [
+                    f"S-{index:03d}",
+                    int(record["duration"]),
+                    int(record["amount"]),
+                    int(record["age"]),
+                ]
+            )
+            if len(rows) == count:
+                break
+    # One row a user could plausibly type, which the API rejects: it shows the error column.
+    rows[5][3] = 17
+    return rows
+
+
+LayoutHook = Callable[[xlsxwriter.Workbook, dict], None]
+
+
+def lay_out(workbook: xlsxwriter.Workbook, extra_sheets: tuple[LayoutHook, ...] = ()) -> None:
+    """Write every sheet, name, validation, table and button. Used by both build passes."""
+    workbook.set_properties({"title": "CreditScorer", "author": "CreditScorer", "created": CREATED})
+    workbook.set_vba_name("ThisWorkbook")
+    fmt = {
+        "title": workbook.add_format({"bold": True, "font_size": 16}),
+        "heading": workbook.add_format({"bold": True, "font_size": 12}),
+        "label": workbook.add_format({"bold": True}),
+        "input": workbook.add_format({"bg_color": "#FFF2CC", "border": 1}),
+        "output": workbook.add_format({"bg_color": "#E2EFDA", "border": 1}),
+        "prob": workbook.add_format({"bg_color": "#E2EFDA", "border": 1, "num_format": "0.0000"}),
+        "wrap": workbook.add_format({"text_wrap": True, "valign": "top"}),
+        "note": workbook.add_format({"italic": True, "font_color": "#595959"}),
+        "header": workbook.add_format({"bold": True, "bottom": 1}),
+    }
+    sheets = {}
+    for name, code_name in SHEETS.items():
+        sheet = workbook.add_worksheet(name)
+        sheet.set_vba_name(code_name)
+        sheets[name] = sheet
+
+    _lay_out_readme(sheets["ReadMe"], fmt)
+    _lay_out_applicant(sheets["Applicant"], fmt)
+    _lay_out_batch(workbook, sheets["Batch"], fmt)
+    _lay_out_settings(sheets["Settings"], fmt)
+    _lay_out_udf_examples(sheets["UDF examples"], fmt)
+    _lay_out_xlwings_conf(sheets["xlwings.conf"])
+    for hook in extra_sheets:
+        hook(workbook, sheets)
+
+    for name, (sheet, cell) in NAMED_CELLS.items():
+        row, col = xlsxwriter.utility.xl_cell_to_rowcol(cell)
+        absolute = xlsxwriter.utility.xl_rowcol_to_cell(row, col, row_abs=True, col_abs=True)
+        workbook.define_name(name, f"='{sheet}'!{absolute}")
+    for caption, (sheet, cell, macro) in BUTTONS.items():
+        sheets[sheet].insert_button(
+            cell, {"macro": macro, "caption": caption, "width": 150, "height": 30}
+        )
+    sheets["Applicant"].activate()
+
+
+def _lay_out_readme(sheet, fmt) -> None:
+    sheet.set_column("A:A", 110, fmt["wrap"])
+    for row, (text, style) in enumerate(README_LINES):
+        sheet.write_string(row, 0, text, fmt[style] if style else fmt["wrap"])
+
+
+def _lay_out_applicant(sheet, fmt) -> None:
+    sheet.set_column("A:A", 22)
+    sheet.set_column("B:B", 40)
+    sheet.set_column("C:C", 16)
+    sheet.write_string("A1", "Score one applicant", fmt["title"])
+    sheet.write_string("A2", "Inputs", fmt["heading"])
+    inputs = (("Duration (months)", 24), ("Amount (DM)", 4000), ("Age (years)", 35))
+    for row, (label, value) in enumerate(inputs, start=2):
+        sheet.write_string(row, 0, label, fmt["label"])
+        sheet.write_number(row, 1, value, fmt["input"])
+    sheet.write_string("A6", "Model", fmt["label"])
+    sheet.write_string("B6", "logistic", fmt["input"])
+    sheet.data_validation(
+        "B6",
+        {
+            "validate": "list",
+            "source": list(MODELS),
+            "error_title": "Model",
+            "error_message": "Pick a model from the list.",
+        },
+    )
+    sheet.data_validation(
+        "B3:B5",
+        {
+            "validate": "decimal",
+            "criteria": ">",
+            "value": 0,
+            "error_type": "warning",
+            "error_message": "Enter a positive number.",
+        },
+    )
+    sheet.write_string("A8", "Result", fmt["heading"])
+    labels = (
+        "Status",
+        "Probability of default",
+        "Decision",
+        "Threshold",
+        "Model",
+        "Model version",
+        "Warnings",
+        "Request id",
+    )
+    for row, label in enumerate(labels, start=8):
+        sheet.write_string(row, 0, label, fmt["label"])
+        sheet.write_blank(row, 1, None, fmt["prob"] if row in (9, 11) else fmt["output"])
+    sheet.write_string("A18", "Reasons", fmt["heading"])
+    sheet.write_string("B18", "contribution to P(default)", fmt["note"])
+    sheet.write_string("A27", "Raw reply", fmt["heading"])
+    sheet.write_string("A28", "JSON", fmt["label"])
+    sheet.write_blank("B28", None, fmt["wrap"])
+
+
+def _lay_out_batch(workbook, sheet, fmt) -> None:
+    sheet.set_column("A:A", 12)
+    sheet.set_column("B:D", 11)
+    sheet.set_column("E:E", 19)
+    sheet.set_column("F:F", 10)
+    sheet.set_column("G:H", 34)
+    sheet.set_column("L:L", 22)
+    sheet.set_column("M:M", 30)
+    rows = _sample_rows()
+    header = list(BATCH_INPUT_COLUMNS) + list(BATCH_RESULT_COLUMNS)
+    data = [row + [None] * len(BATCH_RESULT_COLUMNS) for row in rows]
+    sheet.add_table(
+        0,
+        0,
+        len(rows),
+        len(header) - 1,
+        {
+            "name": "Applicants",
+            "data": data,
+            "style": "Table Style Light 9",
+            "columns": [{"header": name} for name in header],
+        },
+    )
+    sheet.write_string(
+        "L1", "Paste your rows under the headers (id, duration, amount, age),", fmt["note"]
+    )
+    sheet.write_string(
+        "L2", "then press 'Score table'. Row S-006 is invalid on purpose.", fmt["note"]
+    )
+    labels = (
+        "Status",
+        "Rows",
+        "Scored",
+        "Failed",
+        "Warned",
+        "Seconds (total)",
+        "  of which JSON",
+        "  of which HTTP",
+        "  of which writing",
+        "Model",
+    )
+    for offset, label in enumerate(labels):
+        sheet.write_string(3 + offset, 11, label, fmt["label"])
+        sheet.write_blank(3 + offset, 12, None, fmt["output"])
+
+
+def _lay_out_settings(sheet, fmt) -> None:
+    sheet.set_column("A:A", 18)
+    sheet.set_column("B:B", 34)
+    sheet.set_column("C:C", 4)
+    sheet.set_column("D:D", 2)
+    sheet.write_string("A1", "Settings", fmt["title"])
+    sheet.write_string("C1", "")
+    rows = (
+        ("API address", DEFAULT_API_URL, "Where the CreditScorer server listens."),
+        ("API key", "", "Leave empty if the server has no keys (the local default)."),
+        ("Timeout (s)", 30, "How long to wait for one request."),
+        ("Batch size", 1000, "Rows per request; lower it if the server answers 413."),
+        ("Default model", "logistic", "Used by the Batch sheet."),
+    )
+    sheet.write_string("A2", "Setting", fmt["header"])
+    sheet.write_string("B2", "Value", fmt["header"])
+    for row, (label, value, note) in enumerate(rows, start=2):
+        sheet.write_string(row, 0, label, fmt["label"])
+        sheet.write(row, 1, value, fmt["input"])
+        sheet.write_string(row, 7, note, fmt["note"])
+    sheet.write_string("H2", "Notes", fmt["header"])
+    sheet.data_validation("B7", {"validate": "list", "source": list(MODELS)})
+    sheet.data_validation(
+        "B5", {"validate": "integer", "criteria": "between", "minimum": 1, "maximum": 600}
+    )
+    sheet.data_validation(
+        "B6", {"validate": "integer", "criteria": "between", "minimum": 1, "maximum": 100000}
+    )
+    sheet.write_string("A9", "Connection", fmt["heading"])
+    sheet.write_string("A10", "Status", fmt["label"])
+    sheet.write_string("A11", "Models", fmt["label"])
+    sheet.write_blank("B10", None, fmt["output"])
+    sheet.write_blank("B11", None, fmt["output"])
+
+
+def _lay_out_udf_examples(sheet, fmt) -> None:
+    """Worksheet functions from the xlwings add-in (issue 4); errors without xlwings."""
+    sheet.set_column("A:A", 10)
+    sheet.set_column("B:D", 11)
+    sheet.set_column("E:H", 22)
+    sheet.write_string(
+        "A1", "Worksheet functions (need the xlwings add-in, see README)", fmt["title"]
+    )
+    header = (
+        "id",
+        "duration",
+        "amount",
+        "age",
+        "CREDIT_SCORE",
+        "CREDIT_DECISION",
+        "CREDIT_REASONS",
+    )
+    for col, name in enumerate(header):
+        sheet.write_string(2, col, name, fmt["header"])
+    applicants = (("U-1", 24, 4000, 35), ("U-2", 6, 1169, 67), ("U-3", 48, 5951, 22))
+    needs = "needs xlwings"
+    for offset, (ident, duration, amount, age) in enumerate(applicants):
+        row = 3 + offset
+        excel_row = row + 1
+        sheet.write_row(row, 0, (ident, duration, amount, age))
+        sheet.write_formula(
+            row, 4, f'=CREDIT_SCORE(B{excel_row},C{excel_row},D{excel_row},"forest")', None, needs
+        )
+        sheet.write_formula(
+            row,
+            5,
+            f'=CREDIT_DECISION(B{excel_row},C{excel_row},D{excel_row},"forest")',
+            None,
+            needs,
+        )
+        sheet.write_formula(
+            row, 6, f'=CREDIT_REASONS(B{excel_row},C{excel_row},D{excel_row},"forest")', None, needs
+        )
+    sheet.write_string("A8", "A whole table in one request (spills):", fmt["label"])
+    sheet.write_dynamic_array_formula("A9:A9", '=CREDIT_SCORE_TABLE(A3:D6,"forest")', None, needs)
+    sheet.write_string("E8", "Models on the server (spills):", fmt["label"])
+    sheet.write_dynamic_array_formula("E9:E9", "=CREDIT_MODELS()", None, needs)
+
+
+def _lay_out_xlwings_conf(sheet) -> None:
+    """xlwings reads its settings from a sheet of this name: keys in A, values in B."""
+    sheet.set_column("A:A", 26)
+    sheet.set_column("B:B", 30)
+    sheet.write_string("A1", "UDF Modules")
+    sheet.write_string("B1", "excel.udfs")
+    sheet.write_string("A2", "CREDITSCORER_API_URL")
+    sheet.write_string("B2", DEFAULT_API_URL)
+    sheet.write_string("A3", "CREDITSCORER_API_KEY")
+    sheet.write_blank("B3", None)
+
+
+def _write_workbook(path: Path, vba_bin: bytes | None) -> None:
+    workbook = xlsxwriter.Workbook(str(path))
+    lay_out(workbook)
+    if vba_bin is not None:
+        workbook.add_vba_project(io.BytesIO(vba_bin), is_stream=True)
+    workbook.close()
+
+
+def make_vba_project(modules: list[VbaModule], workdir: Path) -> bytes:
+    """Pass 1: a skeleton with the layout, given a VBA project by pyOpenVBA."""
+    skeleton = workdir / "skeleton.xlsm"
+    _write_workbook(skeleton, vba_bin=None)
+    with_project = workdir / "with_project.xlsm"
+    with ExcelFile(skeleton) as excel_file:
+        project = excel_file.add_vba_project()
+        for document in [m.name for m in project.modules]:
+            excel_file.set_module(document, _EMPTY_DOCUMENT_MODULE)
+        for module in modules:
+            kind = VBAModuleKind.other if module.is_class else VBAModuleKind.standard
+            project.add_module(module.name, module.source, kind=kind)
+        excel_file.save(with_project)
+    with zipfile.ZipFile(with_project) as package:
+        return package.read("xl/vbaProject.bin")
+
+
+def build(out: Path = WORKBOOK_PATH, vba_dir: Path = VBA_DIR) -> Path:
+    """Compile-check the modules of ``vba_dir`` and write the workbook to ``out``."""
+    modules = read_modules(vba_dir)
+    compile_check(modules)
+    with tempfile.TemporaryDirectory(prefix="creditscorer-build-") as tmp:
+        vba_bin = make_vba_project(modules, Path(tmp))
+        staged = Path(tmp) / "final.xlsm"
+        _write_workbook(staged, vba_bin)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(staged.read_bytes())
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: build the workbook (default: excel/CreditScorer.xlsm)."""
+    parser = argparse.ArgumentParser(prog="python -m excel.build", description=__doc__)
+    parser.add_argument("--out", type=Path, default=WORKBOOK_PATH, help="where to write")
+    parser.add_argument("--vba-dir", type=Path, default=VBA_DIR, help="modules to build from")
+    args = parser.parse_args(argv)
+    try:
+        path = build(args.out, args.vba_dir)
+    except ModuleCompileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+Attribute VB_Name = "Buttons"
+'=======================================================================================
+' Buttons - the macros the workbook's buttons run, and the only code that talks to the
+' user. Each one writes what it shows into cells too, so the result stays visible (and
+' so that tests, which cannot see a message box, can check it).
+'
+'   ScoreApplicant   Applicant sheet, "Score applicant"
+'   ScoreTable       Batch sheet, "Score table"
+'   TestConnection   Settings sheet, "Test connection"
+'
+' Errors raised: none; every failure ends in a message box and a status cell.
+'=======================================================================================
+Option Explicit
+
+Private Const TITLE As String = "CreditScorer"
+Private Const REASON_ROWS As Long = 6
+
+' Score the applicant in Applicant!B3:B6 and write the reply into the result cells.
+Public Sub ScoreApplicant()
+    Dim reply As JsonObject
+    Dim rawReply As String
+    Dim model As String
+    Dim reasons As Variant
+    Dim reasonCells() As Variant
+    Dim entry As Variant
+    Dim index As Long
+
+    On Error GoTo CleanFail
+    btClearApplicantResults
+    btCell("ResultStatus").Value = "Scoring..."
+    model = Trim$(CStr(btCell("InputModel").Value))
+    If Len(model) = 0 Then model = SettingDefaultModel()
+
+    Set reply = PredictOne(model, btCell("InputDuration").Value, btCell("InputAmount").Value, _
+                           btCell("InputAge").Value, rawReply)
+
+    btCell("ResultProbability").Value = reply.GetValue("probability_default")
+    btCell("ResultDecision").Value = reply.GetValue("decision")
+    btCell("ResultThreshold").Value = reply.GetValue("threshold")
+    btCell("ResultModel").Value = reply.GetValue("model")
+    btCell("ResultModelVersion").Value = reply.GetValue("model_version")
+    btCell("ResultWarnings").Value = WarningsText(reply.GetValue("warnings"))
+    btCell("ResultRequestId").Value = reply.GetValue("request_id")
+    reasons = reply.GetValue("reasons")
+    ReDim reasonCells(1 To REASON_ROWS, 1 To 2)
+    For index = 0 To JsonLength(reasons) - 1
+        If index >= REASON_ROWS Then Exit For
+        JsonAssign entry, reasons(index)
+        If IsObject(entry) Then
+            reasonCells(index + 1, 1) = entry.GetValue("feature")
+            reasonCells(index + 1, 2) = entry.GetValue("contribution")
+        End If
+    Next index
+    btCell("ResultReasons").Resize(REASON_ROWS, 2).Value = reasonCells
+    btCell("ResultJson").Value = Left$(rawReply, 32000)
+    btCell("ResultStatus").Value = "OK"
+    MsgBox rawReply, vbInformation, TITLE & " - reply"
+
+CleanExit:
+    Exit Sub
+CleanFail:
+    btReportError btCell("ResultStatus"), Err.Description
+    Resume CleanExit
+End Sub
+
+' Score every row of the Batch table.
+Public Sub ScoreTable()
+    Dim summary As String
+    On Error GoTo CleanFail
+    summary = ScoreBatchTable()
+    MsgBox summary, vbInformation, TITLE
+
+CleanExit:
+    Exit Sub
+CleanFail:
+    ' ScoreBatchTable has written the error into Batch!BatchStatus already.
+    MsgBox Err.Description, vbExclamation, TITLE
+    Resume CleanExit
+End Sub
+
+' Ask the server which models it serves, and check the API key against a keyed route.
+Public Sub TestConnection()
+    Dim reply As JsonObject
+    Dim rawReply As String
+    Dim models As Variant
+    Dim listing As String
+    Dim index As Long
+    Dim message As String
+
+    On Error GoTo CleanFail
+    btCell("ConnectionStatus").Value = "Connecting..."
+    btCell("ConnectionModels").Value = Empty
+
+    Set reply = Health(rawReply)
+    JsonAssign models, reply.GetValue("models")
+    If IsObject(models) Then
+        For index = 0 To models.KeyCount - 1
+            If Len(listing) > 0 Then listing = listing & "; "
+            listing = listing & models.KeyAt(index) & " " & CStr(models.GetValue(models.KeyAt(index)))
+        Next index
+    End If
+    btCell("ConnectionModels").Value = listing
+    ' /health never needs a key: a keyed route tells whether the key in Settings works.
+    SendJson "GET", "/v1/models", vbNullString
+    message = "Connected to " & SettingApiUrl() & " (status " & CStr(reply.GetValue("status")) & _
+              "). Models: " & listing
+    btCell("ConnectionStatus").Value = "OK: " & message
+    MsgBox message, vbInformation, TITLE
+
+CleanExit:
+    Exit Sub
+CleanFail:
+    btReportError btCell("ConnectionStatus"), Err.Description
+    Resume CleanExit
+End Sub
+
+Private Sub btReportError(ByVal statusCell As Range, ByVal message As String)
+    statusCell.Value = "Error: " & message
+    MsgBox message, vbExclamation, TITLE
+End Sub
+
+Private Sub btClearApplicantResults()
+    Dim names As Variant
+    Dim index As Long
+    names = Array("ResultStatus", "ResultProbability", "ResultDecision", "ResultThreshold", _
+                  "ResultModel", "ResultModelVersion", "ResultWarnings", "ResultRequestId", _
+                  "ResultJson")
+    For index = LBound(names) To UBound(names)
+        btCell(names(index)).Value = Empty
+    Next index
+    btCell("ResultReasons").Resize(REASON_ROWS, 2).ClearContents
+End Sub
+
+Private Function btCell(ByVal name As String) As Range
+    Set btCell = ThisWorkbook.Names(name).RefersToRange
+End Function
