@@ -126,8 +126,9 @@ def test_every_scoring_request_gets_exactly_one_row_with_its_status(make_app):
 
 def test_a_row_holds_the_inputs_outputs_and_decision_of_a_single_score(make_app):
     app = make_app()
-    reply = app.test_client().post("/v1/predict", json=APPLICANT, headers={"X-Request-ID": "one-1"})
-    (row,) = rows_for(app, "one-1")
+    prefix = f"s{uuid.uuid4().hex[:8]}"
+    reply = app.test_client().post("/v1/predict", json=APPLICANT, headers={"X-Request-ID": prefix})
+    (row,) = rows_for(app, prefix)
     assert orjson.loads(row["inputs"]) == APPLICANT
     outputs = orjson.loads(row["outputs"])
     assert outputs["probability_default"] == reply.json["probability_default"]
