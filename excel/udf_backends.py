@@ -138,7 +138,9 @@ def plain_value(value: Any) -> Any:
     if isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b":
         return bool(value)  # before int: True is an int, and NumPy booleans are not bools
     if isinstance(value, int):
-        return int(value)
+        if -(2**63) <= value < 2**63:  # JSON parsers read no larger integers
+            return int(value)
+        value = float(value) if abs(value) < 2**1023 else (math.inf if value > 0 else -math.inf)
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else str(value)
     if hasattr(value, "isoformat"):

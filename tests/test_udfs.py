@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import PROJECT_ROOT
 
 from excel import udfs
@@ -435,9 +437,8 @@ class SheetCaller:
             value = config
 
         class Book:
-            fullname = "Book-with-settings.xlsm"
-
             def __init__(self) -> None:
+                self.fullname = f"Book-{id(self)}.xlsm"  # each fake workbook its own settings
                 self.sheets = {"xlwings.conf": {"A1:B1": Range()}}
 
         self.sheet = type("Sheet", (), {"book": Book()})()
@@ -570,3 +571,45 @@ def test_api_keys_from_the_environment_or_the_sheet_and_a_clear_auth_error(
     assert udfs.CREDIT_SCORE(*APPLICANTS[1]).startswith("#AUTH! ")
     monkeypatch.setenv("CREDITSCORER_API_KEY", key)
     assert udfs.CREDIT_SCORE_TABLE(applicant_table(3))[1][0] == expected
+
+
+# --- properties ------------------------------------------------------------------------------
+
+CELL_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=12),
+    st.datetimes(),
+    st.sampled_from(["#N/A", "#DIV/0!", "1,200", " 24 ", "1e3", "12 000", "24.0"]),
+    st.lists(st.floats(0, 200), max_size=3),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(duration=CELL_VALUES, amount=CELL_VALUES, age=CELL_VALUES)
+def test_any_cell_values_give_a_probability_or_an_input_error(live_server, duration, amount, age):
+    caller = SheetCaller({"CREDITSCORER_API_URL": live_server.url})
+    value = udfs.CREDIT_SCORE(duration, amount, age, "forest", caller)
+    if isinstance(value, float):
+        assert 0.0 <= value <= 1.0
+    else:
+        assert value.startswith("#SCORE! "), value
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.lists(st.lists(CELL_VALUES, min_size=3, max_size=3), min_size=1, max_size=8))
+def test_any_table_gives_one_result_row_per_input_row(live_server, rows):
+    caller = SheetCaller({"CREDITSCORER_API_URL": live_server.url})
+    table = [["duration", "amount", "age"], *rows]
+    result = udfs.CREDIT_SCORE_TABLE(table, "logistic", True, caller)
+    assert isinstance(result, list), result
+    assert len(result) == len(table)
+    for source, (probability, decision, error, _) in zip(rows, result[1:], strict=True):
+        if probability is None:
+            blank = all(v is None or (isinstance(v, str) and not v.strip()) for v in source)
+            assert blank or error, (source, error)
+        else:
+            assert 0.0 <= probability <= 1.0
+            assert decision in ("approve", "decline")

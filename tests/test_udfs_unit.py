@@ -454,6 +454,8 @@ def test_a_one_cell_range_is_that_cell(service, settings, api):
         (np.float64(2.5), 2.5),
         (np.bool_(True), True),
         (np.int64(3), 3.0),
+        (2**63, float(2**63)),  # beyond what JSON parsers read as integers
+        (-(10**400), "-inf"),
         (dt.datetime(2026, 1, 2, 3, 4), "2026-01-02T03:04:00"),
         (dt.date(2026, 1, 2), "2026-01-02"),
         (object, str(object)),
