@@ -587,7 +587,7 @@ CELL_VALUES = st.one_of(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(duration=CELL_VALUES, amount=CELL_VALUES, age=CELL_VALUES)
 def test_any_cell_values_give_a_probability_or_an_input_error(live_server, duration, amount, age):
     caller = SheetCaller({"CREDITSCORER_API_URL": live_server.url})
