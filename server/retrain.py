@@ -222,7 +222,8 @@ def start_job(
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         with open(job_dir / LOG_FILE, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "server.retrain", str(job_dir)],
+                [sys.executable, "-m", "server.retrain", str(job_dir)]
+                + ([] if os.name == "nt" else [str(fd)]),
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -387,7 +388,11 @@ def run_job(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m server.retrain <job folder>``: run one job and record its outcome."""
+    """``python -m server.retrain <job folder> [lock fd]``: run one job, record its outcome.
+
+    The inherited lock descriptor is closed as soon as the outcome is on disk, so the
+    next retrain may start while this process is still winding down.
+    """
     args = sys.argv[1:] if argv is None else argv
     job_dir = Path(args[0])
     if hasattr(os, "nice"):
@@ -404,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     job.update(outcome, finished_at=_utc_now())
     _write_json(job_dir / JOB_FILE, job)
+    if len(args) > 1:
+        os.close(int(args[1]))  # releases the model's retrain lock
     return 0 if outcome["status"] != "failed" else 1
 
 
