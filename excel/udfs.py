@@ -51,7 +51,6 @@ from excel.udf_service import (
 )
 
 CATEGORY = "CreditScorer"
-CONFIG_SHEET = "xlwings.conf"
 log = logging.getLogger("creditscorer.udfs")
 
 # One service per Python process (the xlwings UDF server): its cache outlives single
