@@ -3,6 +3,7 @@ explicit overrides passed to ``create_app``."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -27,6 +28,7 @@ class Settings:
     retrain_max_auc_drop: float = 0.01  # the gate: new hold-out AUC >= current - this
     retrain_quick: bool = False  # small tuning grids (tests, quick demos)
     retrain_wait_seconds: int = 600  # upper bound for a retrain request's ?wait=
+    gc_tuning: bool = True  # see server.tune_gc
     log_level: str = "INFO"
     database_url: str | None = None  # None: SQLite file in the instance folder
     # query log and statistics
@@ -55,6 +57,11 @@ def _convert(name: str, kind: Any, raw: str) -> Any:
             if value < 0:
                 raise ValueError
             return value
+        if kind == "float":
+            number = float(raw)
+            if not math.isfinite(number) or number < 0:
+                raise ValueError
+            return number
         if kind == "bool":
             lowered = raw.strip().lower()
             if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
