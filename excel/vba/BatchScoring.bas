@@ -23,6 +23,7 @@ Private Const OBJECT_ERROR As Long = -2147221504
 Public Const BATCH_ERR_TABLE As Long = 1401
 Public Const BATCH_ERR_REPLY As Long = 1402
 Private Const RESULT_COLUMNS As Long = 4
+Private Const MAX_REPLY_COLUMNS As Long = 16
 
 ' Score every row of the Batch table; returns the summary line shown to the user.
 Public Function ScoreBatchTable() As String
@@ -151,43 +152,45 @@ Private Function bsReplyToArray(ByVal replyText As String, ByVal expectedRows As
                                 ByRef warned As Long) As Variant
     Dim reply As JsonObject
     Dim columns As Variant
-    Dim rows As Variant
-    Dim row As Variant
+    Dim table As Variant
+    Dim rowCount As Long
     Dim positions(1 To RESULT_COLUMNS) As Long
     Dim names As Variant
     Dim out() As Variant
     Dim index As Long
     Dim column As Long
-    Dim cell As Variant
+    Dim source As Long
 
-    Set reply = ParseObject(replyText)
-    columns = reply.GetValue("columns")
-    rows = reply.GetValue("rows")
-    If JsonLength(rows) <> expectedRows Then
+    Set reply = JsonParseTable(replyText, "rows", expectedRows, MAX_REPLY_COLUMNS, table, rowCount)
+    If rowCount <> expectedRows Then
         Err.Raise OBJECT_ERROR + BATCH_ERR_REPLY, "BatchScoring.bsReplyToArray", _
-            "The server answered " & JsonLength(rows) & " rows for " & expectedRows & " sent."
+            "The server answered " & rowCount & " rows for " & expectedRows & " sent."
     End If
+    columns = reply.GetValue("columns")
     names = Array("probability_default", "decision", "error", "warning")
     For column = 1 To RESULT_COLUMNS
-        positions(column) = -1
+        positions(column) = 0
         For index = 0 To JsonLength(columns) - 1
-            If columns(index) = names(column - 1) Then positions(column) = index
+            If columns(index) = names(column - 1) And index < MAX_REPLY_COLUMNS Then
+                positions(column) = index + 1
+            End If
         Next index
     Next column
-    If positions(1) < 0 Or positions(2) < 0 Or positions(3) < 0 Then
+    If positions(1) = 0 Or positions(2) = 0 Or positions(3) = 0 Then
         Err.Raise OBJECT_ERROR + BATCH_ERR_REPLY, "BatchScoring.bsReplyToArray", _
             "The server's batch reply lacks the columns probability_default, decision, error."
     End If
 
     ReDim out(1 To expectedRows, 1 To RESULT_COLUMNS)
+    For column = 1 To RESULT_COLUMNS
+        source = positions(column)
+        If source > 0 Then
+            For index = 1 To expectedRows
+                out(index, column) = table(index, source)
+            Next index
+        End If
+    Next column
     For index = 1 To expectedRows
-        row = rows(index - 1)
-        For column = 1 To RESULT_COLUMNS
-            If positions(column) >= 0 Then
-                cell = row(positions(column))
-                If Not IsNull(cell) Then out(index, column) = cell
-            End If
-        Next column
         If Not IsEmpty(out(index, 1)) Then scored = scored + 1
         If Not IsEmpty(out(index, 3)) Then failed = failed + 1
         If Not IsEmpty(out(index, 4)) Then warned = warned + 1
