@@ -23,7 +23,6 @@ Private Const OBJECT_ERROR As Long = -2147221504
 Public Const BATCH_ERR_TABLE As Long = 1401
 Public Const BATCH_ERR_REPLY As Long = 1402
 Private Const RESULT_COLUMNS As Long = 4
-Private Const MAX_REPLY_COLUMNS As Long = 16
 
 ' Score every row of the Batch table; returns the summary line shown to the user.
 Public Function ScoreBatchTable() As String
@@ -146,57 +145,116 @@ Private Sub bsWriteResultHeaders(ByVal resultColumn As Long)
 End Sub
 
 ' The reply's rows as an n x 4 array (probability, decision, error, warning), columns
-' found by name; counts scored, failed and warned rows as it goes.
+' found by name; adds the reply's scored, failed and warned counts to the totals.
 Private Function bsReplyToArray(ByVal replyText As String, ByVal expectedRows As Long, _
                                 ByRef scored As Long, ByRef failed As Long, _
                                 ByRef warned As Long) As Variant
     Dim reply As JsonObject
+    Dim tableText As String
+    Dim restText As String
     Dim columns As Variant
-    Dim table As Variant
-    Dim rowCount As Long
-    Dim positions(1 To RESULT_COLUMNS) As Long
+    Dim columnMap() As Long
     Dim names As Variant
-    Dim out() As Variant
+    Dim out As Variant
+    Dim rowCount As Long
     Dim index As Long
-    Dim column As Long
-    Dim source As Long
+    Dim target As Long
+    Dim fast As Boolean
 
-    Set reply = JsonParseTable(replyText, "rows", expectedRows, MAX_REPLY_COLUMNS, table, rowCount)
+    ' The fast reader for the rows; the general one for the few other keys (and for the
+    ' rows too, should they not have the compact shape).
+    fast = JsonSplitTable(replyText, "rows", tableText, restText)
+    If fast Then
+        Set reply = ParseObject(restText)
+    Else
+        Set reply = ParseObject(replyText)
+    End If
+    columns = reply.GetValue("columns")
+    If JsonLength(columns) = 0 Then
+        Err.Raise OBJECT_ERROR + BATCH_ERR_REPLY, "BatchScoring.bsReplyToArray", _
+            "The server's batch reply has no columns."
+    End If
+    names = Array("probability_default", "decision", "error", "warning")
+    ReDim columnMap(1 To JsonLength(columns))
+    For index = 1 To JsonLength(columns)
+        For target = 1 To RESULT_COLUMNS
+            If columns(index - 1) = names(target - 1) Then columnMap(index) = target
+        Next target
+    Next index
+    For target = 1 To 3
+        If bsMapped(columnMap, target) = False Then
+            Err.Raise OBJECT_ERROR + BATCH_ERR_REPLY, "BatchScoring.bsReplyToArray", _
+                "The server's batch reply lacks the column " & names(target - 1) & "."
+        End If
+    Next target
+
+    If fast Then fast = JsonTableToArray(tableText, expectedRows, columnMap, RESULT_COLUMNS, out, rowCount)
+    If Not fast Then
+        Set reply = ParseObject(replyText)
+        bsRowsToArray reply.GetValue("rows"), expectedRows, columnMap, out, rowCount
+    End If
     If rowCount <> expectedRows Then
         Err.Raise OBJECT_ERROR + BATCH_ERR_REPLY, "BatchScoring.bsReplyToArray", _
             "The server answered " & rowCount & " rows for " & expectedRows & " sent."
     End If
-    columns = reply.GetValue("columns")
-    names = Array("probability_default", "decision", "error", "warning")
-    For column = 1 To RESULT_COLUMNS
-        positions(column) = 0
-        For index = 0 To JsonLength(columns) - 1
-            If columns(index) = names(column - 1) And index < MAX_REPLY_COLUMNS Then
-                positions(column) = index + 1
-            End If
-        Next index
-    Next column
-    If positions(1) = 0 Or positions(2) = 0 Or positions(3) = 0 Then
-        Err.Raise OBJECT_ERROR + BATCH_ERR_REPLY, "BatchScoring.bsReplyToArray", _
-            "The server's batch reply lacks the columns probability_default, decision, error."
-    End If
+    bsAddCounts reply.GetValue("summary"), out, expectedRows, scored, failed, warned
+    bsReplyToArray = out
+End Function
 
-    ReDim out(1 To expectedRows, 1 To RESULT_COLUMNS)
-    For column = 1 To RESULT_COLUMNS
-        source = positions(column)
-        If source > 0 Then
-            For index = 1 To expectedRows
-                out(index, column) = table(index, source)
-            Next index
+Private Function bsMapped(ByRef columnMap() As Long, ByVal target As Long) As Boolean
+    Dim index As Long
+    For index = LBound(columnMap) To UBound(columnMap)
+        If columnMap(index) = target Then bsMapped = True
+    Next index
+End Function
+
+' The general reader's rows (arrays of values) into the n x 4 result array.
+Private Sub bsRowsToArray(ByVal rows As Variant, ByVal expectedRows As Long, _
+                          ByRef columnMap() As Long, ByRef out As Variant, ByRef rowCount As Long)
+    Dim block() As Variant
+    Dim row As Variant
+    Dim index As Long
+    Dim column As Long
+    rowCount = JsonLength(rows)
+    If rowCount <> expectedRows Then Exit Sub
+    ReDim block(1 To expectedRows, 1 To RESULT_COLUMNS)
+    For index = 1 To rowCount
+        row = rows(index - 1)
+        For column = 1 To JsonLength(row)
+            If column <= UBound(columnMap) Then
+                If columnMap(column) > 0 And Not IsNull(row(column - 1)) Then
+                    block(index, columnMap(column)) = row(column - 1)
+                End If
+            End If
+        Next column
+    Next index
+    out = block
+End Sub
+
+' Scored/failed/warned from the reply's summary, or counted when it has none.
+Private Sub bsAddCounts(ByVal summary As Variant, ByRef out As Variant, ByVal rowCount As Long, _
+                        ByRef scored As Long, ByRef failed As Long, ByRef warned As Long)
+    Dim index As Long
+    If IsObject(summary) Then
+        If summary.HasKey("scored") And summary.HasKey("failed") Then
+            scored = scored + CLng(summary.GetValue("scored"))
+            failed = failed + CLng(summary.GetValue("failed"))
+            If summary.HasKey("warned") Then
+                warned = warned + CLng(summary.GetValue("warned"))
+            Else
+                For index = 1 To rowCount
+                    If Not IsEmpty(out(index, 4)) Then warned = warned + 1
+                Next index
+            End If
+            Exit Sub
         End If
-    Next column
-    For index = 1 To expectedRows
+    End If
+    For index = 1 To rowCount
         If Not IsEmpty(out(index, 1)) Then scored = scored + 1
         If Not IsEmpty(out(index, 3)) Then failed = failed + 1
         If Not IsEmpty(out(index, 4)) Then warned = warned + 1
     Next index
-    bsReplyToArray = out
-End Function
+End Sub
 
 Private Sub bsWriteSummary(ByVal status As String, ByVal rows As Variant, ByVal scored As Variant, _
                            ByVal failed As Variant, ByVal warned As Variant, _

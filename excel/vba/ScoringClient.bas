@@ -23,6 +23,8 @@ Public Const CLIENT_ERR_STATUS As Long = 1202
 Public Const CLIENT_ERR_REPLY As Long = 1203
 
 Private mLastHttpSeconds As Double
+' Text with a character outside printable ASCII (which JsonQuote escapes).
+Private Const PLAIN_TEXT_PATTERN As String = "*[! -~]*"
 
 ' Score one applicant; rawReply receives the JSON text as the server sent it.
 Public Function PredictOne(ByVal model As String, ByVal duration As Variant, _
@@ -52,7 +54,6 @@ Public Function BatchRequestBody(ByVal model As String, ByRef values As Variant,
     Dim line As String
     Dim cell As Variant
     Dim kind As Long
-    Dim piece As String
     Set buffer = New StringBuffer
     buffer.Append "{""model"":" & JsonQuote(model) & ",""columns"":["
     For columnIndex = firstColumn To lastColumn
@@ -62,29 +63,34 @@ Public Function BatchRequestBody(ByVal model As String, ByRef values As Variant,
     buffer.Append "],""rows"":["
     For rowIndex = firstRow To lastRow
         ' One short string per row, then one Append: cheap, and never quadratic. Numbers and
-        ' plain text are written inline: in LibreOffice a call per cell costs seconds.
+        ' plain text are written inline (a call per cell costs seconds in LibreOffice);
+        ' Str$ puts a space before positive numbers, which JSON allows.
         line = "["
         For columnIndex = firstColumn To lastColumn
-            If columnIndex > firstColumn Then line = line & ","
             cell = values(rowIndex, columnIndex)
             kind = VarType(cell)
             If kind = 5 Then  ' vbDouble, what cells hold numbers as
-                piece = Trim$(Str$(cell))
-                If Left$(piece, 1) = "." Or Left$(piece, 2) = "-." Then piece = JsonNumber(cell)
-                line = line & piece
-            ElseIf kind = 8 Then  ' vbString
-                If (cell Like "*[!" & " " & "-~]*") Or InStr(1, cell, """") > 0 _
-                   Or InStr(1, cell, "\") > 0 Then
-                    line = line & JsonQuote(cell)
+                If Abs(cell) >= 1 Then
+                    line = line & Str$(cell) & ","
                 Else
-                    line = line & """" & cell & """"
+                    line = line & JsonNumber(cell) & ","
+                End If
+            ElseIf kind = 8 Then  ' vbString
+                If (cell Like PLAIN_TEXT_PATTERN) Or InStr(1, cell, """") > 0 _
+                   Or InStr(1, cell, "\") > 0 Then
+                    line = line & JsonQuote(cell) & ","
+                Else
+                    line = line & """" & cell & ""","
                 End If
             Else
-                line = line & JsonValue(cell)
+                line = line & JsonValue(cell) & ","
             End If
         Next columnIndex
-        If rowIndex < lastRow Then line = line & "]," Else line = line & "]"
-        buffer.Append line
+        If rowIndex < lastRow Then
+            buffer.Append Left$(line, Len(line) - 1) & "],"
+        Else
+            buffer.Append Left$(line, Len(line) - 1) & "]"
+        End If
     Next rowIndex
     buffer.Append "]}"
     BatchRequestBody = buffer.ToString()
