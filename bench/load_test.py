@@ -107,16 +107,25 @@ class LoadReport:
         return 1000 * values[min(len(values) - 1, int(q * len(values)))]
 
 
-APPLICANTS = [(6, 1169, 67), (48, 5951, 22), (12, 2096, 49), (42, 7882, 45), (24, 4870, 53)]
+def _training_applicants() -> list[tuple[int, float, int]]:
+    """The shipped training rows: a load shaped like the training data shows no drift."""
+    import csv
+
+    path = PROJECT_ROOT / "training" / "data" / "german_credit.csv"
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [(int(r["duration"]), float(r["amount"]), int(r["age"])) for r in csv.DictReader(fh)]
+
+
+APPLICANTS = _training_applicants()
 
 
 def default_plan(i: int) -> PlannedRequest:
     """A mix like a team's traffic: mostly single scores, some batches, some bad requests."""
     model = ("logistic", "forest")[i % 2]
-    duration, amount, age = APPLICANTS[i % len(APPLICANTS)]
-    duration += i % 7
+    duration, amount, age = APPLICANTS[(i * 7) % len(APPLICANTS)]
     if i % 25 == 0:  # a small table, one row of which is invalid
-        rows = [[f"A-{i}-{k}", duration + k, amount + 10 * k, age] for k in range(9)]
+        picked = [APPLICANTS[(i * 7 + k) % len(APPLICANTS)] for k in range(9)]
+        rows: list[list[Any]] = [[f"A-{i}-{k}", *row] for k, row in enumerate(picked)]
         rows.append([f"A-{i}-x", duration, "abc", age])
         body = {"model": model, "columns": ["id", "duration", "amount", "age"], "rows": rows}
         return PlannedRequest(

@@ -101,7 +101,7 @@ def share_bar_svg(approve: int, decline: int, width: int = 420, height: int = 26
     )
 
 
-def distribution_svg(feature: dict[str, Any], width: int = 260, height: int = 90) -> Markup:
+def distribution_svg(feature: dict[str, Any], width: int = 165, height: int = 80) -> Markup:
     """Training shares (grey) beside live shares (band colour) for each decile bin."""
     expected = feature["expected"]
     actual_counts = feature["actual"]
@@ -141,7 +141,8 @@ PAGE = """<!doctype html>
       padding:12px 20px;color:#222;background:#fafafa}
  h1{font-size:22px;margin:4px 0} h2{font-size:18px;margin:0 0 6px}
  h3{font-size:14px;margin:10px 0 4px}
- .muted{color:#666} .cards{display:grid;grid-template-columns:1fr 1fr;gap:14px}
+ .muted{color:#666}
+ .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:14px}
  .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px}
  table{border-collapse:collapse} td,th{padding:2px 8px 2px 0;text-align:left;vertical-align:top}
  td.num{text-align:right;font-variant-numeric:tabular-nums}
