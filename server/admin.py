@@ -89,7 +89,8 @@ def _wait(options: dict[str, Any]) -> float:
 
 
 def _job_reply(name: str, job: dict[str, Any], created: bool) -> Response:
-    status = 202 if job["status"] == "running" else 200
+    """202 with a Location while a job started by this request runs; else 200."""
+    status = 202 if created and job["status"] == "running" else 200
     response = _reply(dict(job), status)
     if created:
         response.headers["Location"] = url_for(

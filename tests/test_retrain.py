@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 
 from creditscorer import Model, ModelStore
 from creditscorer.errors import ValidationError
@@ -324,3 +325,57 @@ def test_an_unknown_job_is_404(app):
     reply = app.test_client().get("/v1/models/logistic/retrain/20260101T000000Z-abcdef")
     assert reply.status_code == 404
     assert reply.json["title"] == "Unknown job"
+
+
+def test_admin_and_key_replies_match_the_openapi_file(server_factory, store_copy, tmp_path):
+    """Every status the admin routes and the key check give, through a real server."""
+    from test_openapi import check_reply
+
+    from server import db, keys
+
+    url = f"sqlite:///{tmp_path / 'contract.sqlite3'}"
+    engine = db.make_engine(url)
+    try:
+        keys.create_tables(engine)
+        _, admin_key = keys.create_key(engine, "ops", "admin")
+        _, client_key = keys.create_key(engine, "sheet", "client")
+    finally:
+        engine.dispose()
+    server = server_factory(
+        env={
+            "CREDITSCORER_MODEL_DIR": str(store_copy),
+            "CREDITSCORER_DATABASE_URL": url,
+            "CREDITSCORER_RETRAIN_QUICK": "1",
+        }
+    )
+    admin = {"X-API-Key": admin_key}
+
+    def call(method, path, status, **kwargs):
+        reply = requests.request(method, server.url + path, timeout=60, **kwargs)
+        assert reply.status_code == status, reply.text
+        check_reply(method, path, reply)
+        return reply
+
+    call("GET", "/v1/models", 401)
+    call("GET", "/openapi.json", 401)
+    call("POST", "/v1/predict", 401, json={"duration": 24, "amount": 4000, "age": 35})
+    call("POST", "/v1/models/logistic/rollback", 403, headers={"X-API-Key": client_key})
+    call("POST", "/v1/models/logistic/retrain", 403, headers={"X-API-Key": client_key})
+    call("POST", "/v1/models/logistic/rollback", 409, headers=admin)
+    call("POST", "/v1/models/nope/rollback", 404, headers=admin)
+    call("GET", "/v1/models/logistic/retrain/20260101T000000Z-abcdef", 404, headers=admin)
+    call("POST", "/v1/models/logistic/retrain", 415, headers=admin, data=b"x")
+    bad = labelled_csv(["24,4000,35,2"] * 120)
+    call("POST", "/v1/models/logistic/retrain", 400, headers=admin, files={"file": ("b.csv", bad)})
+    started = call("POST", "/v1/models/logistic/retrain", 202, headers=admin)
+    call("POST", "/v1/models/logistic/retrain", 409, headers=admin)
+    location = started.headers["Location"]
+    deadline = time.monotonic() + 120
+    while True:
+        job = call("GET", location, 200, headers=admin).json()
+        if job["status"] != "running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert job["status"] == "promoted", job
+    call("POST", "/v1/models/logistic/rollback", 200, headers=admin)
+    call("POST", "/v1/models/logistic/retrain", 200, headers=admin, json={"wait": 120})
