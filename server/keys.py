@@ -51,6 +51,11 @@ api_keys = sa.Table(
 )
 
 
+# Built once: constructing a statement costs more than running it against SQLite.
+_KEY_BY_ID = sa.select(api_keys).where(api_keys.c.id == sa.bindparam("key_id"))
+_ANY_ACTIVE = sa.select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None)).limit(1)
+
+
 @dataclass(frozen=True)
 class KeyInfo:
     """A stored key, without its secret: what ``keys list`` shows."""
@@ -143,14 +148,12 @@ def check_key(engine: Engine, presented: str | None) -> AuthResult:
     key_id = _split(presented) if presented else None
     with engine.connect() as conn:
         if key_id is not None:
-            row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+            row = conn.execute(_KEY_BY_ID, {"key_id": key_id}).first()
             stored = row.key_sha256 if row is not None else _DUMMY_HASH
             matches = hmac.compare_digest(stored, key_hash(presented or ""))
             if matches and row is not None and row.revoked_at is None:
                 return AuthResult(open=False, key=_info(row))
-        any_active = conn.execute(
-            sa.select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None)).limit(1)
-        ).first()
+        any_active = conn.execute(_ANY_ACTIVE).first()
     return AuthResult(open=any_active is None)
 
 
