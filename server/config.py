@@ -27,7 +27,7 @@ class Settings:
     cors_origins: str = ""  # comma-separated browser origins allowed to call the API; "*": any
     retrain_max_auc_drop: float = 0.01  # the gate: new hold-out AUC >= current - this
     retrain_quick: bool = False  # small tuning grids (tests, quick demos)
-    retrain_wait_seconds: int = 600  # upper bound for a retrain request's ?wait=
+    retrain_wait_seconds: int = 100  # cap on ?wait=: under nginx (130 s) and gunicorn (120 s)
     gc_tuning: bool = True  # see server.tune_gc
     log_level: str = "INFO"
     database_url: str | None = None  # None: SQLite file in the instance folder
