@@ -698,13 +698,18 @@ def start_server(ctx: Context, kind: str, k: int) -> tuple[Child, int, float]:
     py = sys.executable
     if kind == "waitress":
         argv = [py, "-m", "server", "--host", HOST, "--port", str(port)]
-    elif kind == "gunicorn":
+    elif kind in ("gunicorn", "gthread"):
         conf = ctx.work / "gunicorn_bench_conf.py"  # empty: flags only, no project config file
         conf.write_text("# flags are passed on the command line\n")
         argv = [
             py, "-m", "gunicorn", "-c", str(conf), "-w", "2", "-b", f"{HOST}:{port}",
-            "--log-level", "warning", "server.wsgi:app",
+            "--log-level", "warning",
         ]  # fmt: skip
+        if gunicorn_major() >= 25:  # its control socket has one fixed path per user: stay off it
+            argv.append("--no-control-socket")
+        if kind == "gthread":  # the worker model of deploy/gunicorn.conf.py
+            argv += ["-k", "gthread", "--threads", "4", "--keep-alive", "5"]
+        argv.append("server.wsgi:app")
     elif kind == "naive":
         argv = [
             py, str(ROOT / "bench" / "naive_app.py"), "--model-dir", str(ctx.model_dir),
@@ -798,10 +803,20 @@ def measure_ours(ctx: Context, results: dict[str, Any]) -> None:
         child.stop()
 
 
-def measure_gunicorn(ctx: Context, results: dict[str, Any]) -> None:
+def gunicorn_major() -> int:
+    from importlib.metadata import version
+
+    try:
+        return int(version("gunicorn").split(".")[0])
+    except Exception:
+        return 0
+
+
+def measure_gunicorn(ctx: Context, results: dict[str, Any], kind: str) -> None:
+    """``gunicorn -w 2``: sync workers (``kind="gunicorn"``) or gthread workers with 4 threads."""
     plan = ctx.plan
-    child, port, startup = start_measured(ctx, "gunicorn")
-    results["startup"]["gunicorn"] = startup
+    child, port, startup = start_measured(ctx, kind)
+    results["startup"][kind] = startup
     try:
         conc: dict[str, Any] = {}
         for name in MODELS:
@@ -812,8 +827,11 @@ def measure_gunicorn(ctx: Context, results: dict[str, Any]) -> None:
                     port, paths, plan.per_thread, plan.series_cap_seconds, pids_of(child)
                 )
                 conc[f"{name}|{reasons}"] = series
-                log(f"gunicorn c8 {name} reasons={reasons}: {series['rps']:.0f} req/s")
-        results["throughput"]["gunicorn"] = conc
+                log(f"{kind} c8 {name} reasons={reasons}: {series['rps']:.0f} req/s")
+        results["throughput"][kind] = conc
+        if kind == "gthread":
+            results["memory"][kind] = [proc_memory(pid) for pid in child.worker_pids()]
+            return
         # The largest batches, from 2 clients at once so that both workers do one.
         n = max(plan.batch_sizes)
         batch: dict[str, Any] = {}
@@ -1032,6 +1050,7 @@ def report(results: dict[str, Any]) -> str:
     for kind, label in (
         ("waitress", "ours, python -m server (waitress)"),
         ("gunicorn", "ours, gunicorn -w 2 (first worker up)"),
+        ("gthread", "ours, gunicorn -w 2 -k gthread --threads 4"),
         ("naive", "naive baseline (waitress)"),
     ):
         s = results["startup"].get(kind)
@@ -1089,8 +1108,9 @@ def report(results: dict[str, Any]) -> str:
             key = f"{name}|{reasons}"
             w = get(results, "throughput", "waitress", key) or {}
             g = get(results, "throughput", "gunicorn", key) or {}
+            gt = get(results, "throughput", "gthread", key) or {}
             nv = get(results, "throughput", "naive", f"{name}|False") if not reasons else None
-            best = max(w.get("rps", 0) or 0, g.get("rps", 0) or 0)
+            best = max(w.get("rps", 0) or 0, g.get("rps", 0) or 0, gt.get("rps", 0) or 0)
             rows.append(
                 [
                     f"{name} {'with' if reasons else 'no'} reasons",
@@ -1098,6 +1118,8 @@ def report(results: dict[str, Any]) -> str:
                     fmt_ms(w.get("server_cpu_ms_per_req")),
                     f"{g.get('rps', float('nan')):,.0f}",
                     fmt_ms(g.get("server_cpu_ms_per_req")),
+                    f"{gt.get('rps', float('nan')):,.0f}",
+                    fmt_ms(gt.get("server_cpu_ms_per_req")),
                     f"{nv['rps']:,.0f}" if nv else "—",
                     fmt_ms(nv and nv["server_cpu_ms_per_req"]),
                     fmt_x(ratio(best, nv and nv["rps"])),
@@ -1111,6 +1133,8 @@ def report(results: dict[str, Any]) -> str:
                 "cpu/req",
                 "gunicorn 2w",
                 "cpu/req",
+                "gthread 2w×4",
+                "cpu/req",
                 "naive",
                 "cpu/req",
                 "ours best/naive",
@@ -1119,7 +1143,7 @@ def report(results: dict[str, Any]) -> str:
         )
     )
     notes = []
-    for server in ("waitress", "gunicorn", "naive"):
+    for server in ("waitress", "gunicorn", "gthread", "naive"):
         for key, s in (get(results, "throughput", server) or {}).items():
             if s.get("errors") or s.get("exceptions"):
                 notes.append(f"{server} {key}: {s['errors']} non-200, exceptions {s['exceptions']}")
@@ -1195,10 +1219,11 @@ def report(results: dict[str, Any]) -> str:
         ("waitress", "ours, waitress (1 process)"),
         ("gunicorn", "ours, gunicorn worker"),
         ("gunicorn_master", "ours, gunicorn master"),
+        ("gthread", "ours, gunicorn gthread worker"),
         ("naive", "naive baseline (waitress)"),
     ):
         for k, mem in enumerate(results["memory"].get(kind, [])):
-            suffix = f" {k + 1}" if kind == "gunicorn" else ""
+            suffix = f" {k + 1}" if kind in ("gunicorn", "gthread") else ""
             rows.append(
                 [
                     label + suffix,
@@ -1255,10 +1280,16 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     for name in MODELS:
         for reasons in (True, False):
-            s = get(results, "throughput", "gunicorn", f"{name}|{reasons}") or {}
+            key = f"{name}|{reasons}"
+            options = [
+                (get(results, "throughput", kind, key) or {}).get("rps") or 0.0
+                for kind in ("gunicorn", "gthread")
+            ]
+            best = "sync" if options[0] >= options[1] else "gthread"
+            s = {"rps": max(options)} if any(options) else {}
             add(
-                f"≥ {t['throughput_rps']:,.0f} scores/s at c{CONCURRENCY}, gunicorn -w 2, {name}, "
-                f"{'with' if reasons else 'no'} reasons",
+                f"≥ {t['throughput_rps']:,.0f} scores/s at c{CONCURRENCY}, gunicorn -w 2 "
+                f"(best: {best}), {name}, {'with' if reasons else 'no'} reasons",
                 s.get("rps"),
                 t["throughput_rps"],
                 "req/s",
@@ -1283,8 +1314,11 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             t["batch_forest_ratio"],
             "×",
         )
-    for kind, label in (("waitress", "waitress process"), ("gunicorn", "each gunicorn worker")):
-        mems = results["memory"].get(kind) or []
+    for kinds, label in (
+        (("waitress",), "waitress process"),
+        (("gunicorn", "gthread"), "each gunicorn worker"),
+    ):
+        mems = [mem for kind in kinds for mem in results["memory"].get(kind) or []]
         worst = max((mem.get("VmRSS", float("nan")) for mem in mems), default=None)
         add(f"RSS ≤ {t['rss_mb']:.0f} MB, {label}", worst, t["rss_mb"], "MB")
     for kind, label in (("waitress", "python -m server"), ("gunicorn", "gunicorn -w 2")):
@@ -1333,7 +1367,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             results["floor"] = measure_floor(ctx)
             measure_ours(ctx, results)
-            measure_gunicorn(ctx, results)
+            measure_gunicorn(ctx, results, "gunicorn")
+            measure_gunicorn(ctx, results, "gthread")
             measure_naive(ctx, results)
         finally:
             Child.stop_all()  # before the temporary folder goes
