@@ -3,6 +3,7 @@ revocation that takes effect at once, the command line, and CORS for allowed ori
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -273,3 +274,30 @@ def test_a_revoked_key_stops_working_at_once_in_a_running_server(server_factory,
     assert reply.status_code == 401
     assert reply.headers["Content-Type"] == "application/problem+json"
     assert server.get("/v1/models", headers={"X-API-Key": other}).status_code == 200
+
+
+@pytest.mark.postgres
+def test_keys_work_the_same_on_postgresql():
+    from support import require_part
+
+    from server import db
+
+    url = os.environ.get("CREDITSCORER_TEST_DATABASE_URL")
+    require_part(bool(url), "no PostgreSQL URL given (CREDITSCORER_TEST_DATABASE_URL)")
+    engine = db.make_engine(url)
+    made: list[str] = []
+    try:
+        keys.create_tables(engine)
+        key_id, key = keys.create_key(engine, "postgres test", "admin")
+        made.append(key_id)
+        found = keys.check_key(engine, key)
+        assert found.key is not None
+        assert (found.key.id, found.key.role) == (key_id, "admin")
+        assert keys.check_key(engine, key + "x").key is None
+        assert key_id in [k.id for k in keys.list_keys(engine)]
+        assert keys.revoke_key(engine, key_id)
+        assert keys.check_key(engine, key).key is None
+    finally:
+        with engine.begin() as conn:
+            conn.execute(keys.api_keys.delete().where(keys.api_keys.c.id.in_(made)))
+        engine.dispose()
