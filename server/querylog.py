@@ -81,6 +81,7 @@ query_log = sa.Table(
         "approved",
         "declined",
         "model_version",
+        "summary",
     ),
 )
 

@@ -1,0 +1,272 @@
+"""What the query log costs a single score, and how fast the statistics are at a million rows.
+
+    python bench/bench_querylog.py                      # SQLite
+    python bench/bench_querylog.py --database-url postgresql+psycopg://user:pw@127.0.0.1/db
+
+Part 1, one score: two gunicorn servers (1 worker each, same models), one with the query
+log and one without, are asked the same single score in turn (A, B, A, B, … so that
+machine noise hits both alike); the medians and their difference are printed, beside the
+server-side cost of the log measured in-process (building the row, writing it).
+
+Part 2, statistics: a log of 1,000,000 rows spread over 30 days (two models, 5 % errors,
+single scores and batches) is seeded into a new database; the stats of one model for the
+last 24 hours and for all 30 days, and the all-model totals, are timed with the window
+index and again without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+
+import load_test  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from server import create_app  # noqa: E402
+from server.querylog import query_log, utcnow  # noqa: E402
+from server.stats import Window, all_stats, model_stats  # noqa: E402
+
+PATH = "/v1/predict?model=logistic&duration=24&amount=4000&age=35"
+
+
+def _median_ms(values: list[float]) -> float:
+    return 1000 * statistics.median(values)
+
+
+def _quantile_ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def single_score_cost(model_dir: Path, database_url: str, rounds: int) -> None:
+    """Alternate one score between a logging and a non-logging server; print the medians."""
+    timings: dict[str, list[float]] = {"with log": [], "without log": []}
+    with (
+        load_test.gunicorn_server(
+            load_test.server_env(model_dir, database_url, True), workers=1
+        ) as on,
+        load_test.gunicorn_server(
+            load_test.server_env(model_dir, database_url, False), workers=1
+        ) as off,
+    ):
+        connections = {}
+        for label, server in (("with log", on), ("without log", off)):
+            parts = http.client.urlsplit(server.url)  # type: ignore[attr-defined]
+            connections[label] = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        try:
+            for i in range(rounds + 200):
+                for label in timings if i % 2 else reversed(list(timings)):
+                    connection = connections[label]
+                    started = time.perf_counter()
+                    connection.request("GET", PATH)
+                    reply = connection.getresponse()
+                    reply.read()
+                    elapsed = time.perf_counter() - started
+                    if reply.status != 200:
+                        raise RuntimeError(f"{label}: status {reply.status}")
+                    if i >= 200:  # the first 200 rounds warm both servers up
+                        timings[label].append(elapsed)
+        finally:
+            for connection in connections.values():
+                connection.close()
+    print(f"single score over HTTP, {rounds} alternating rounds, gunicorn 1 worker each:")
+    for label, values in timings.items():
+        median, p90 = _median_ms(values), _quantile_ms(values, 0.9)
+        print(f"  {label:<12} median {median:6.3f} ms   p90 {p90:6.3f} ms")
+    difference = _median_ms(timings["with log"]) - _median_ms(timings["without log"])
+    print(
+        f"  cost of the log: {difference:+.3f} ms on the median "
+        f"({difference / _median_ms(timings['without log']):+.1%})"
+    )
+
+
+def server_side_cost(model_dir: Path, database_url: str, n: int) -> None:
+    """Time the log's own steps inside the app: describing the request, writing the row."""
+    import server.querylog as querylog
+
+    spent: dict[str, list[float]] = {"describe": [], "write": []}
+    original_row, original_write = querylog._row, querylog.QueryLog.write
+
+    def timed_row(*args):
+        started = time.perf_counter()
+        try:
+            return original_row(*args)
+        finally:
+            spent["describe"].append(time.perf_counter() - started)
+
+    def timed_write(self, row):
+        started = time.perf_counter()
+        try:
+            return original_write(self, row)
+        finally:
+            spent["write"].append(time.perf_counter() - started)
+
+    app = create_app(model_dir=model_dir, train_if_missing=False, database_url=database_url)
+    querylog._row, querylog.QueryLog.write = timed_row, timed_write  # type: ignore[assignment]
+    try:
+        client = app.test_client()
+        for _ in range(n):
+            client.get(PATH)
+    finally:
+        querylog._row, querylog.QueryLog.write = original_row, original_write  # type: ignore[assignment]
+        app.extensions["creditscorer.db"].dispose()
+    print(f"server side, in-process, {n} single scores:")
+    for label, values in spent.items():
+        median, mean = _median_ms(values), 1000 * statistics.mean(values)
+        p99 = _quantile_ms(values, 0.99)
+        print(f"  {label:<9} median {median:6.3f} ms   mean {mean:6.3f} ms   p99 {p99:6.3f} ms")
+
+
+def seed(engine: sa.Engine, versions: dict[str, str], n: int, days: int) -> None:
+    """Insert ``n`` plausible log rows spread evenly over the last ``days`` days."""
+    rng = np.random.default_rng(1994)
+    now = utcnow()
+    offsets = np.sort(rng.uniform(0, days * 86400, n))[::-1]
+    names = list(versions)
+    statuses = rng.choice([200, 400, 404], size=n, p=[0.95, 0.045, 0.005])
+    latency = rng.lognormal(mean=0.3, sigma=0.5, size=n)
+    batch = rng.random(n) < 0.02
+    summaries = {}
+    chunk = []
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        for i in range(n):
+            status = int(statuses[i])
+            model = names[i % len(names)] if status != 404 else None
+            rows = int(rng.integers(2, 200)) if batch[i] else 1
+            ok = status == 200
+            declined = int(rows * 0.8) if ok else 0
+            key = (int(rng.integers(0, 20)), int(rng.integers(0, 8)), int(rng.integers(0, 10)))
+            if ok and key not in summaries:
+                summaries[key] = orjson.dumps(
+                    {
+                        "score": [[key[0], 1]],
+                        "features": {
+                            "duration": [[key[1], 1]],
+                            "amount": [[key[2], 1]],
+                            "age": [[5, 1]],
+                        },
+                    }
+                ).decode()
+            chunk.append(
+                {
+                    "created_at": now - timedelta(seconds=float(offsets[i])),
+                    "request_id": f"seed-{i}",
+                    "route": "POST /v1/predict/batch" if batch[i] else "GET /v1/predict",
+                    "model": model,
+                    "model_version": versions.get(model) if model else None,
+                    "status": status,
+                    "row_count": rows,
+                    "rows_failed": 0,
+                    "approved": rows - declined if ok else 0,
+                    "declined": declined,
+                    "latency_ms": float(latency[i]),
+                    "key_id": None,
+                    "inputs": '{"duration":24,"amount":4000,"age":35}',
+                    "outputs": '{"probability_default":0.31,"decision":"decline","warnings":[]}',
+                    "summary": summaries[key] if ok else None,
+                }
+            )
+            if len(chunk) == 20_000:
+                connection.execute(query_log.insert(), chunk)
+                chunk = []
+        if chunk:
+            connection.execute(query_log.insert(), chunk)
+    print(f"seeded {n:,} rows over {days} days in {time.perf_counter() - started:.0f} s")
+
+
+def _timed(label: str, action, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    best = min(times)
+    print(f"  {label:<44} {1000 * best:9.1f} ms (best of {repeat})")
+    return best
+
+
+def stats_at_scale(model_dir: Path, database_url: str, n: int) -> None:
+    app = create_app(model_dir=model_dir, train_if_missing=False, database_url=database_url)
+    engine = app.extensions["creditscorer.db"]
+    store = app.extensions["creditscorer.store"]
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.delete(query_log).where(query_log.c.request_id.like("seed-%")))
+        versions = {name: store.get(name).version for name in store.names()}
+        seed(engine, versions, n, days=30)
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.exec_driver_sql("VACUUM ANALYZE query_log")
+        model = store.get("logistic")
+        now = utcnow()
+        day = Window(now - timedelta(hours=24), now)
+        month = Window(now - timedelta(days=31), now)
+
+        def one(window: Window):
+            with engine.connect() as connection:
+                return model_stats(connection, model, window)
+
+        figures = {}
+        for indexed in (True, False):
+            if not indexed:
+                with engine.begin() as connection:
+                    connection.exec_driver_sql("DROP INDEX ix_query_log_window")
+            print(
+                f"statistics on {n:,} rows ({engine.dialect.name}), "
+                f"{'with' if indexed else 'WITHOUT'} the window index:"
+            )
+            figures[indexed] = (
+                _timed("one model, last 24 h (~1/30 of the rows)", lambda: one(day)),
+                _timed("one model, all 30 days (half the rows)", lambda: one(month)),
+                _timed("/v1/stats: totals + both models, 24 h", lambda: all_stats(app, day)),
+            )
+        with engine.begin() as connection:
+            for index in query_log.indexes:
+                index.create(connection)
+        ratio = figures[False][0] / figures[True][0]
+        print(f"  the index makes the 24-hour stats {ratio:.0f}x faster")
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.delete(query_log).where(query_log.c.request_id.like("seed-%")))
+        engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=None, help="default: new SQLite files")
+    parser.add_argument("--rounds", type=int, default=2000, help="single-score rounds")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows seeded for the stats")
+    parser.add_argument("--model-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="creditscorer-bench-log-") as tmp:
+        model_dir = args.model_dir
+        if model_dir is None:
+            from training import train_all
+
+            model_dir = Path(tmp) / "models"
+            train_all(model_dir, quick=True)
+        url = args.database_url or f"sqlite:///{Path(tmp) / 'querylog.sqlite3'}"
+        print(f"database: {url.split('@')[-1]}")
+        single_score_cost(model_dir, url, args.rounds)
+        server_side_cost(model_dir, url, args.rounds)
+        stats_url = args.database_url or f"sqlite:///{Path(tmp) / 'million.sqlite3'}"
+        stats_at_scale(model_dir, stats_url, args.rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
