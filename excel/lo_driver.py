@@ -150,6 +150,10 @@ class LibreOffice:
         """Read cells by workbook name or ``Sheet!A1``; numbers as float, else text."""
         return self.call("get", doc=doc, refs=refs)
 
+    def get_text(self, doc: str, refs: list[str]) -> dict[str, str]:
+        """Read cells as LibreOffice displays them (in its locale)."""
+        return self.call("text", doc=doc, refs=refs)
+
     def set_range(self, doc: str, sheet: str, top_left: str, rows: list[list[Any]]) -> None:
         """Write a 2-D block of values whose top-left cell is ``top_left``."""
         self.call("set_range", doc=doc, sheet=sheet, top_left=top_left, rows=rows)
@@ -330,6 +334,10 @@ class _Driver:
     def cmd_get(self, doc: str, refs: list[str]) -> dict[str, Any]:
         document = self.docs[doc]
         return {ref: self._value(self._cell(document, ref)) for ref in refs}
+
+    def cmd_text(self, doc: str, refs: list[str]) -> dict[str, str]:
+        document = self.docs[doc]
+        return {ref: self._cell(document, ref).getString() for ref in refs}
 
     def cmd_set_range(self, doc: str, sheet: str, top_left: str, rows: list[list[Any]]) -> None:
         target = self.docs[doc].Sheets.getByName(sheet)
