@@ -252,3 +252,25 @@ def test_an_index_covers_the_window_query(app):
                 "WHERE model = 'logistic' AND created_at >= '2026-01-01' GROUP BY 1, 2"
             ).all()
         assert "COVERING INDEX ix_query_log_window" in " ".join(str(row) for row in plan)
+
+
+def test_stats_and_dashboard_replies_match_the_openapi_file(server_factory, tmp_path):
+    from test_openapi import check_reply
+
+    database = tmp_path / "contract.sqlite3"
+    server = server_factory(env={"CREDITSCORER_DATABASE_URL": f"sqlite:///{database}"})
+    server.post("/v1/predict", json={"duration": 24, "amount": 4000, "age": 35})
+    server.post("/v1/predict", json={"duration": 24, "amount": 4000, "age": 3})
+    cases = [
+        ("/v1/stats", {}, 200),
+        ("/v1/stats", {"hours": "abc"}, 400),
+        ("/v1/models/logistic/stats", {"hours": "2"}, 200),
+        ("/v1/models/nope/stats", {}, 404),
+        ("/dashboard", {"since": "2026-01-01T00:00:00Z"}, 200),
+        ("/dashboard", {"until": "2026-01-01"}, 400),
+        ("/", {}, 302),
+    ]
+    for path, params, status in cases:
+        reply = server.get(path, params=params, allow_redirects=False)
+        assert reply.status_code == status, path
+        check_reply("GET", path, reply)
