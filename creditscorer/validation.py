@@ -196,6 +196,26 @@ def _merge(target: dict[int, str], source: dict[int, str], prefix: str) -> None:
         target[row] = f"{target[row]}; {text}" if row in target else text
 
 
+def match_columns(header: Sequence[Any], wanted: Sequence[str]) -> dict[str, int]:
+    """Positions of the ``wanted`` feature columns in a table's header.
+
+    Names match case-insensitively and ignoring surrounding spaces; every column needs a
+    text name and a name may appear once (else ``ValidationError`` on field ``columns``);
+    other columns (an ``id``) are allowed and ignored; a missing feature column is left out
+    here and reported by ``validate_table``.
+    """
+    positions: dict[str, int] = {}
+    for j, name in enumerate(header):
+        if not isinstance(name, str) or not name.strip():
+            message = f"column {j + 1} has no name (each column needs a text header)"
+            raise ValidationError([FieldError("columns", message)])
+        key = name.strip().lower()
+        if key in positions:
+            raise ValidationError([FieldError("columns", f"duplicate column {name.strip()!r}")])
+        positions[key] = j
+    return {name: positions[name] for name in wanted if name in positions}
+
+
 def validate_table(
     features: Sequence[FeatureSpec], columns: Mapping[str, Sequence[Any] | np.ndarray], n_rows: int
 ) -> ValidatedTable:

@@ -358,17 +358,15 @@ def table_columns(
 ) -> dict[str, list[Any]]:
     """Feature name -> column of values, matching header names case-insensitively.
 
-    The same rules as the API's batch route: every column needs a text name, a name may
-    appear once, other columns are ignored, and a missing feature column is reported by
-    the core's validation.
+    The API's batch route uses the same rules (``creditscorer.validation.match_columns``):
+    every column needs a text name, a name may appear once, other columns are ignored, and
+    a missing feature column is reported by the core's validation.
     """
-    positions: dict[str, int] = {}
-    for j, name in enumerate(header):
-        if not isinstance(name, str) or not name.strip():
-            message = f"column {j + 1} has no name (each column needs a text header)"
-            raise UdfError(SCORE, f"columns: {message}")
-        key = name.strip().lower()
-        if key in positions:
-            raise UdfError(SCORE, f"columns: duplicate column {name.strip()!r}")
-        positions[key] = j
-    return {f: [row[positions[f]] for row in rows] for f in features if f in positions}
+    from creditscorer.errors import ValidationError
+    from creditscorer.validation import match_columns
+
+    try:
+        positions = match_columns(header, features)
+    except ValidationError as error:
+        raise UdfError(SCORE, "; ".join(str(e) for e in error.errors)) from None
+    return {f: [row[j] for row in rows] for f, j in positions.items()}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from creditscorer.errors import FieldError
+from creditscorer.validation import match_columns
 from server.problems import ApiError
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -46,19 +47,6 @@ def _check_rows(n_rows: int, max_rows: int) -> None:
         )
 
 
-def _index_columns(names: Sequence[Any], wanted: Sequence[str]) -> dict[str, int]:
-    """Map lower-case feature names to column positions; reject duplicates and non-text names."""
-    positions: dict[str, int] = {}
-    for j, name in enumerate(names):
-        if not isinstance(name, str) or not name.strip():
-            raise _bad("columns", f"column {j + 1} has no name (each column needs a text header)")
-        key = name.strip().lower()
-        if key in positions:
-            raise _bad("columns", f"duplicate column {name.strip()!r}")
-        positions[key] = j
-    return {name: positions[name] for name in wanted if name in positions}
-
-
 def from_rows(
     header: Sequence[Any],
     rows: list[Any],
@@ -68,7 +56,7 @@ def from_rows(
 ) -> InputTable:
     """Build a table from a header and row lists, as a worksheet range gives them."""
     _check_rows(len(rows), max_rows)
-    positions = _index_columns(header, features)
+    positions = match_columns(header, features)
     width = len(header)
     row_errors: dict[int, str] = {}
     if set(map(type, rows)) - {list, tuple}:
