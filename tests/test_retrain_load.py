@@ -173,20 +173,10 @@ def test_retrain_and_rollback_under_load_fail_nothing_and_never_mix_versions(
         threads = load.run()
         try:
             load.wait_for(60)
-            time.sleep(1.1)  # a new version name needs a new second
             started = time.monotonic()
-            first = requests.post(
-                server.url + "/v1/models/logistic/retrain",
-                params={"wait": 170},
-                headers=admin,
-                timeout=200,
-            ).json()
-            retrain_seconds = time.monotonic() - started
-            load.wait_for(60)
-            back = requests.post(
-                server.url + "/v1/models/logistic/rollback", headers=admin, timeout=30
-            )
-            load.wait_for(60)
+            # An upload of 600 of the 1,000 rows gives a model with other scores, so a batch
+            # scored by the wrong version could not pass for the right one. Forced: the gate
+            # compares on rows the live model was trained on, so it would rightly refuse.
             upload = requests.post(
                 server.url + "/v1/models/logistic/retrain",
                 files={"file": ("subset.csv", _subset_csv(600), "text/csv")},
@@ -194,11 +184,12 @@ def test_retrain_and_rollback_under_load_fail_nothing_and_never_mix_versions(
                 headers=admin,
                 timeout=200,
             ).json()
-            load.wait_for(60)
-            back_again = requests.post(
+            retrain_seconds = time.monotonic() - started
+            load.wait_for(100)
+            back = requests.post(
                 server.url + "/v1/models/logistic/rollback", headers=admin, timeout=30
             )
-            load.wait_for(60)
+            load.wait_for(100)
             ended = time.time()
         finally:
             load.stop.set()
@@ -206,12 +197,10 @@ def test_retrain_and_rollback_under_load_fail_nothing_and_never_mix_versions(
                 thread.join(timeout=60)
 
     print(f"retrain under load: {retrain_seconds:.1f} s; {len(load.replies)} requests")
-    assert first["status"] == "promoted", first
-    assert back.status_code == 200, back.text
-    assert back.json()["version"] == initial
     assert upload["status"] == "promoted", upload
     assert upload["data"]["rows"] == 600
-    assert back_again.json()["version"] == initial
+    assert back.status_code == 200, back.text
+    assert back.json()["version"] == initial
 
     replies = load.replies
     assert max(r.received for r in replies) > ended  # the load ran through every switch
@@ -219,15 +208,12 @@ def test_retrain_and_rollback_under_load_fail_nothing_and_never_mix_versions(
     assert not failed, f"{len(failed)} of {len(replies)} failed, e.g. {failed[:3]}"
     assert len(replies) >= 300
     timeline = _live_intervals(initial, folder)
-    assert [v for _, v in timeline[1:] if v != initial] == [
-        first["new_version"],
-        upload["new_version"],
-    ]
+    assert [v for _, v in timeline[1:]] == [initial, upload["new_version"], initial]
     for reply in replies:
         live = _versions_live_during(timeline, reply.sent - SLACK_S, reply.received + SLACK_S)
         assert reply.version in live, (reply, live)
     seen = {r.version for r in replies}
-    assert {initial, first["new_version"], upload["new_version"]} <= seen
+    assert seen == {initial, upload["new_version"]}
 
     # A batch is scored by one model object: its scores are exactly the named version's.
     X = np.asarray(BATCH, dtype=np.float64)
