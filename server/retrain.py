@@ -46,6 +46,8 @@ JOB_FILE = "job.json"
 DATA_FILE = "data.csv"
 LOG_FILE = "log.txt"
 LOCK_FILE = ".retrain.lock"
+OWNER_FILE = ".retrain.owner"  # the job holding the lock (a separate file: Windows
+# refuses reads of a locked byte range)
 TARGET = "default"
 MIN_ROWS = 100
 MIN_PER_CLASS = 20
@@ -198,12 +200,12 @@ def start_job(
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     if not lock_fd(fd, blocking=False):
         os.close(fd)
-        raise RetrainBusy(_lock_owner(lock_path))
+        raise RetrainBusy(_lock_owner(folder))
     try:
         job_id = f"{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-        # The lock file names its job, so a reader can tell a dead job from a live one.
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, job_id.encode("ascii"), 0)
+        # The owner file names the job holding the lock, so a reader can tell a dead job
+        # from a live one. Written before the job exists, so no reader sees a stale owner.
+        _write_text(folder / OWNER_FILE, job_id)
         job_dir = _job_dir(model_dir, name, job_id)
         job_dir.mkdir(parents=True)
         if data is not None:
@@ -247,9 +249,20 @@ def start_job(
     return public_job(job)
 
 
-def _lock_owner(lock_path: Path) -> str:
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".owner.", dir=path.parent)
     try:
-        return lock_path.read_text(encoding="ascii").strip()
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _lock_owner(model_folder: Path) -> str:
+    try:
+        return (model_folder / OWNER_FILE).read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         return ""
 
@@ -261,7 +274,7 @@ def _running(model_dir: Path, name: str, job_id: str) -> bool:
     try:
         if lock_fd(fd, blocking=False):
             return False  # nobody holds it (closing the descriptor releases it again)
-        return _lock_owner(lock_path) == job_id
+        return _lock_owner(lock_path.parent) == job_id
     finally:
         os.close(fd)
 

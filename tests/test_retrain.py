@@ -363,3 +363,17 @@ def test_admin_and_key_replies_match_the_openapi_file(server_factory, store_copy
     back = call("POST", "/v1/models/logistic/rollback", 200, headers=admin).json()
     assert (back["previous_version"], back["version"]) == (job["new_version"], job["old_version"])
     call("POST", "/v1/models/logistic/retrain", 200, headers=admin, json={"wait": 90}, timeout=120)
+
+
+def test_a_job_whose_process_died_is_reported_failed(store_copy):
+    """A child killed mid-training leaves 'running' in its file but no lock: failed."""
+    job_dir = store_copy / "logistic" / retrain.JOBS_DIR / "20260101T000000Z-dead00"
+    job_dir.mkdir(parents=True)
+    (job_dir / retrain.JOB_FILE).write_text(
+        '{"job_id": "20260101T000000Z-dead00", "model": "logistic", "status": "running"}',
+        encoding="utf-8",
+    )
+    job = retrain.read_job(store_copy, "logistic", "20260101T000000Z-dead00")
+    assert job["status"] == "failed"
+    assert "ended without a result" in job["reason"]
+    assert retrain.read_job(store_copy, "logistic", "../../etc") is None
