@@ -246,10 +246,12 @@ def lay_out(workbook: xlsxwriter.Workbook, extra_sheets: tuple[LayoutHook, ...] 
         "note": workbook.add_format({"italic": True, "font_color": "#595959"}),
         "header": workbook.add_format({"bold": True, "bottom": 1}),
     }
+    fmt["signed"] = workbook.add_format({"num_format": "+0.0000;-0.0000;0.0000"})
     sheets = {}
     for name, code_name in SHEETS.items():
         sheet = workbook.add_worksheet(name)
         sheet.set_vba_name(code_name)
+        sheet.set_default_row(15)  # even rows in LibreOffice too
         sheets[name] = sheet
 
     _lay_out_readme(sheets["ReadMe"], fmt)
@@ -323,6 +325,9 @@ def _lay_out_applicant(sheet, fmt) -> None:
     for row, label in enumerate(labels, start=8):
         sheet.write_string(row, 0, label, fmt["label"])
         sheet.write_blank(row, 1, None, fmt["prob"] if row in (9, 11) else fmt["output"])
+    sheet.set_column("D:D", 4)
+    for row in range(18, 18 + REASON_ROWS):
+        sheet.write_blank(row, 1, None, fmt["signed"])
     sheet.write_string("A18", "Reasons", fmt["heading"])
     sheet.write_string("B18", "contribution to P(default)", fmt["note"])
     sheet.write_string("A27", "Raw reply", fmt["heading"])
@@ -333,9 +338,11 @@ def _lay_out_applicant(sheet, fmt) -> None:
 def _lay_out_batch(workbook, sheet, fmt) -> None:
     sheet.set_column("A:A", 12)
     sheet.set_column("B:D", 11)
-    sheet.set_column("E:E", 19)
+    sheet.set_column("E:E", 19, workbook.add_format({"num_format": "0.0000"}))
     sheet.set_column("F:F", 10)
     sheet.set_column("G:H", 34)
+    sheet.set_column("I:I", 3)
+    sheet.set_column("J:K", 12)
     sheet.set_column("L:L", 22)
     sheet.set_column("M:M", 30)
     rows = _sample_rows()
@@ -379,6 +386,7 @@ def _lay_out_batch(workbook, sheet, fmt) -> None:
 def _lay_out_settings(sheet, fmt) -> None:
     sheet.set_column("A:A", 18)
     sheet.set_column("B:B", 34)
+    sheet.set_column("H:H", 58)
     sheet.set_column("C:C", 4)
     sheet.set_column("D:D", 2)
     sheet.write_string("A1", "Settings", fmt["title"])

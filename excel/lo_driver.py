@@ -174,6 +174,10 @@ class LibreOffice:
         """Save a copy as .xlsm (the copy loses code names: read results from it only)."""
         self.call("save", timeout=timeout, doc=doc, path=str(Path(path).resolve()))
 
+    def export_pdf(self, doc: str, sheet: str, address: str, path: Path | str) -> None:
+        """Export one sheet's range as a one-page PDF (buttons made printable for it)."""
+        self.call("export_pdf", doc=doc, sheet=sheet, address=address, path=str(path))
+
     def close_doc(self, doc: str) -> None:
         """Close a workbook without saving."""
         self.call("close", doc=doc)
@@ -404,6 +408,34 @@ class _Driver:
                         }
                     )
         return found
+
+    def cmd_export_pdf(self, doc: str, sheet: str, address: str, path: str) -> None:
+        """One sheet's range as a one-page PDF the size of the range, buttons included."""
+        document = self.docs[doc]
+        target = document.Sheets.getByName(sheet)
+        block = target.getCellRangeByName(address)
+        forms = target.getDrawPage().getForms()
+        for form_index in range(forms.getCount()):
+            form = forms.getByIndex(form_index)
+            for control_index in range(form.getCount()):
+                form.getByIndex(control_index).Printable = True
+        style = document.StyleFamilies.getByName("PageStyles").getByName(target.PageStyle)
+        margin = 500  # 1/100 mm
+        style.HeaderIsOn = False
+        style.FooterIsOn = False
+        style.LeftMargin = style.RightMargin = style.TopMargin = style.BottomMargin = margin
+        style.Width = block.Size.Width + 2 * margin
+        style.Height = block.Size.Height + 2 * margin
+        style.ScaleToPagesX = 1
+        style.ScaleToPagesY = 1
+        style.PrintGrid = True
+        # A sequence inside a property value must travel as a typed Any, through uno.invoke.
+        sequence = "[]com.sun.star.beans.PropertyValue"
+        filter_data = self.uno.Any(sequence, self._props(Selection=block))
+        arguments = self._props(FilterName="calc_pdf_Export", FilterData=filter_data)
+        self.uno.invoke(
+            document, "storeToURL", (Path(path).as_uri(), self.uno.Any(sequence, arguments))
+        )
 
     def cmd_save(self, doc: str, path: str) -> None:
         self.docs[doc].storeToURL(

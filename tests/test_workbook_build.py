@@ -89,7 +89,9 @@ def _code_lines(source: str) -> list[tuple[int, str]]:
 # Things that compile in Excel but break LibreOffice, each seen here (see README): the
 # second group silently disables every macro of the workbook.
 LIBREOFFICE_TRAPS = {
-    r"\bbase\b": "a variable named `base` (a keyword in LibreOffice Basic) breaks the module",
+    r"\b(Dim|As|ByVal|ByRef|,)\s*(base|step)\b|^\s*(base|step)\s*=": (
+        "variables named `base` or `step` (keywords in LibreOffice Basic) break the module"
+    ),
     r"\bThen\s+ReDim\b": "one-line `If ... Then ReDim` makes LibreOffice skip the next statement",
     r"\bvbObjectError\b": "LibreOffice does not define vbObjectError",
     r"Print\s+#.*;\s*$": "`Print #f, text;` writes nothing in LibreOffice",

@@ -131,9 +131,11 @@ Private Function tpSendCurl(ByVal method As String, ByVal url As String, ByVal b
     Dim exitCode As Long
     Dim written As String
     Dim fields() As String
+    Dim stage As String
 
     stem = tpTempBase()
     On Error GoTo Failed
+    stage = "writing the request files"
     tpWriteText stem & ".cfg", tpCurlConfig(method, url, apiKey, timeoutSeconds, stem)
     If method <> "GET" Then tpWriteText stem & ".json", body
 
@@ -142,17 +144,19 @@ Private Function tpSendCurl(ByVal method As String, ByVal url As String, ByVal b
     script = "umask 077; curl -K '" & stem & ".cfg' > '" & stem & ".code' 2> '" & stem & _
              ".err'; echo $? > '" & stem & ".part'; mv '" & stem & ".part' '" & stem & ".done'"
 
+    stage = "running curl"
     If InStr(1, Application.OperatingSystem, "Mac", vbTextCompare) > 0 Then
         tpRunMac script
     Else
         tpRunShell script, stem & ".done", timeoutSeconds + 10
     End If
 
-    If Len(Dir$(stem & ".done")) = 0 Then
+    If Not tpExists(stem & ".done") Then
         transportError = HTTP_FAILED_TIMEOUT
         transportDetail = "curl did not finish in " & (timeoutSeconds + 10) & " seconds"
         GoTo CleanExit
     End If
+    stage = "reading the reply files"
     exitCode = CLng(Val(tpReadText(stem & ".done")))
     Select Case exitCode
         Case 0
@@ -180,7 +184,7 @@ CleanExit:
     Exit Function
 Failed:
     transportError = HTTP_FAILED_OTHER
-    transportDetail = Err.Description
+    transportDetail = Err.Description & " (error " & Err.Number & " while " & stage & ")"
     tpSendCurl = 0
     Resume CleanExit
 End Function
@@ -217,7 +221,7 @@ Private Sub tpRunShell(ByVal script As String, ByVal marker As String, ByVal lim
     Dim taskId As Variant
     taskId = Shell("/bin/sh -c """ & script & """", vbHide)
     deadline = Now + limitSeconds / 86400#
-    Do While Len(Dir$(marker)) = 0
+    Do While Not tpExists(marker)
         If Now > deadline Then Exit Do
         Application.Wait Now + 0.01 / 86400#
     Loop
@@ -243,6 +247,16 @@ Private Function tpTempBase() As String
                  CStr(Int(Rnd * 1000000000#))
 End Function
 
+' Whether a file exists. Dir$ lists the folder, which other programs change meanwhile; a
+' failed look counts as "not yet" (the poll looks again a few ms later).
+Private Function tpExists(ByVal path As String) As Boolean
+    On Error GoTo NotFound
+    tpExists = (Len(Dir$(path)) > 0)
+    Exit Function
+NotFound:
+    tpExists = False
+End Function
+
 Private Sub tpWriteText(ByVal path As String, ByVal text As String)
     Dim handle As Long
     handle = FreeFile
@@ -254,7 +268,7 @@ End Sub
 Private Function tpReadText(ByVal path As String) As String
     Dim handle As Long
     Dim size As Long
-    If Len(Dir$(path)) = 0 Then Exit Function
+    If Not tpExists(path) Then Exit Function
     handle = FreeFile
     Open path For Input As #handle
     size = LOF(handle)
@@ -267,6 +281,6 @@ Private Sub tpDeleteFiles(ByVal stem As String)
     Dim index As Long
     suffixes = Array(".cfg", ".json", ".code", ".err", ".part", ".done", ".out")
     For index = LBound(suffixes) To UBound(suffixes)
-        If Len(Dir$(stem & suffixes(index))) > 0 Then Kill stem & suffixes(index)
+        If tpExists(stem & suffixes(index)) Then Kill stem & suffixes(index)
     Next index
 End Sub

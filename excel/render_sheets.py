@@ -1,0 +1,121 @@
+"""Render a picture of each sheet of the workbook, after clicking its buttons, for the README.
+
+Run ``python -m excel.render_sheets`` (needs soffice, python3-uno and pdftoppm). It starts
+the real server on 127.0.0.1 (quick-trained models in a temporary folder, or
+``--model-dir``), opens a copy of the committed workbook in headless LibreOffice, clicks
+"Test connection", "Score applicant" and "Score table", exports each sheet as a one-page
+PDF and turns it into ``docs/img/workbook-<sheet>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from excel.build import WORKBOOK_PATH
+from excel.lo_driver import LibreOffice
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+IMAGE_DIR = PROJECT_ROOT / "docs" / "img"
+# Sheet -> the range to show (buttons sit inside these ranges).
+SHEET_RANGES = {
+    "ReadMe": "A1:A16",
+    "Applicant": "A1:F28",
+    "Batch": "A1:M26",
+    "Settings": "A1:H11",
+}
+
+
+def _start_server(model_dir: Path) -> tuple[subprocess.Popen, str]:
+    env = {
+        **os.environ,
+        "CREDITSCORER_MODEL_DIR": str(model_dir),
+        "CREDITSCORER_TRAIN_IF_MISSING": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if "listening on " in line:
+            return process, line.split("listening on ", 1)[1].split()[0]
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+def render(model_dir: Path, image_dir: Path = IMAGE_DIR) -> list[Path]:
+    """Click every button against a live server and write one PNG per sheet."""
+    image_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    server, url = _start_server(model_dir)
+    try:
+        with tempfile.TemporaryDirectory(prefix="render-") as tmp, LibreOffice() as lo:
+            copy = Path(tmp) / "CreditScorer.xlsm"
+            shutil.copyfile(WORKBOOK_PATH, copy)
+            doc = lo.open(copy)
+            lo.set_cells(doc, {"ApiUrl": url, "InputModel": "forest", "DefaultModel": "forest"})
+            for macro in ("Buttons.TestConnection", "Buttons.ScoreApplicant", "Buttons.ScoreTable"):
+                lo.run_macro(doc, macro)
+            # The address of this run's random port is not what a user has: show the default.
+            lo.set_cells(doc, {"ApiUrl": "http://127.0.0.1:5000"})
+            status = lo.get_cells(doc, ["ConnectionStatus"])["ConnectionStatus"]
+            lo.set_cells(doc, {"ConnectionStatus": status.replace(url, "http://127.0.0.1:5000")})
+            for sheet, address in SHEET_RANGES.items():
+                pdf = Path(tmp) / f"{sheet}.pdf"
+                lo.export_pdf(doc, sheet, address, pdf)
+                target = image_dir / f"workbook-{sheet.lower()}"
+                subprocess.run(
+                    ["pdftoppm", "-png", "-r", "96", "-singlefile", str(pdf), str(target)],
+                    check=True,
+                    timeout=60,
+                )
+                written.append(target.with_suffix(".png"))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: train quick models unless --model-dir is given, then render."""
+    parser = argparse.ArgumentParser(prog="python -m excel.render_sheets", description=__doc__)
+    parser.add_argument("--model-dir", type=Path, help="a trained model store to use")
+    parser.add_argument("--out", type=Path, default=IMAGE_DIR, help="folder for the PNGs")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="render-models-") as tmp:
+        model_dir = args.model_dir
+        if model_dir is None:
+            model_dir = Path(tmp) / "models"
+            subprocess.run(
+                [sys.executable, "-m", "training", "--out", str(model_dir), "--quick"],
+                cwd=PROJECT_ROOT,
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+        for path in render(model_dir, args.out):
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
