@@ -35,6 +35,7 @@ class Settings:
     query_log: bool = True  # write one row per scoring request (single and batch) to the database
     log_inputs: bool = True  # include the applicants' feature values (personal data) in that row
     log_retention_days: int = 90  # rows older than this are deleted; 0 keeps them forever
+    log_synchronous_commit: bool = False  # PostgreSQL: wait for the WAL flush (see querylog)
     stats_window_hours: int = 24  # the window of /v1/stats and /dashboard when none is given
 
     @classmethod

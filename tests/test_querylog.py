@@ -290,3 +290,12 @@ def test_a_real_server_logs_the_request_id_it_echoes(server_factory, tmp_path):
         engine.dispose()
     assert found == [(200, "forest")]
     assert mode == "wal"
+
+
+def test_with_a_durable_commit_every_request_is_logged_too(make_app):
+    app = make_app(log_synchronous_commit=True)
+    prefix = f"d{uuid.uuid4().hex[:8]}"
+    client = app.test_client()
+    for i in range(3):
+        client.post("/v1/predict", json=APPLICANT, headers={"X-Request-ID": f"{prefix}-{i}"})
+    assert [r["status"] for r in rows_for(app, prefix)] == [200, 200, 200]
