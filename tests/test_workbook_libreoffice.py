@@ -368,3 +368,29 @@ def test_no_temporary_files_are_left_behind(book):
     book.click("Test connection")
     assert set(Path("/tmp").glob("creditscorer-*")) <= before
     assert named(book.saved(), "ConnectionStatus").startswith("OK: ")
+
+
+def test_a_module_libreoffice_cannot_compile_disables_every_macro(office, tmp_path, live_server):
+    """Why every test here checks values: pyOpenVBA's parser accepts this module (VBA
+    allows a variable named `base`), LibreOffice does not, and then no macro runs at all,
+    without an error. The test_workbook_build lint catches this case by name."""
+    from excel.build import VBA_DIR, build
+
+    vba_dir = tmp_path / "vba"
+    shutil.copytree(VBA_DIR, vba_dir)
+    (vba_dir / "Broken.bas").write_bytes(
+        b'Attribute VB_Name = "Broken"\r\nOption Explicit\r\nOption Private Module\r\n\r\n'
+        b"Public Function Twice(ByVal base As Long) As Long\r\n"
+        b"    Twice = 2 * base\r\nEnd Function\r\n"
+    )
+    workbook = build(tmp_path / "broken.xlsm", vba_dir)  # passes the compile check
+    book = Book(office, workbook)
+    try:
+        book.set(ApiUrl=live_server.url)
+        book.click("Score applicant")
+        book.click("Test connection")
+        saved = book.saved()
+    finally:
+        office.close_doc(book.doc)
+    assert named(saved, "ResultStatus") is None
+    assert named(saved, "ConnectionStatus") is None
