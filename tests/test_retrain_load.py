@@ -189,8 +189,8 @@ def test_retrain_and_rollback_under_load_fail_nothing_and_never_mix_versions(
             back = requests.post(
                 server.url + "/v1/models/logistic/rollback", headers=admin, timeout=30
             )
+            switched_back = time.time()
             load.wait_for(100)
-            ended = time.time()
         finally:
             load.stop.set()
             for thread in threads:
@@ -203,7 +203,8 @@ def test_retrain_and_rollback_under_load_fail_nothing_and_never_mix_versions(
     assert back.json()["version"] == initial
 
     replies = load.replies
-    assert max(r.received for r in replies) > ended  # the load ran through every switch
+    # The load ran through both switches: about 100 replies arrived after the rollback.
+    assert sum(r.received > switched_back for r in replies) >= 100 - THREADS
     failed = [r for r in replies if r.status != 200]
     assert not failed, f"{len(failed)} of {len(replies)} failed, e.g. {failed[:3]}"
     assert len(replies) >= 300
