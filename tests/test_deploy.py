@@ -115,8 +115,9 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
     pytest.fail("nginx did not listen:\n" + log.read_text(errors="replace"))
 
 
-@pytest.fixture
-def nginx_in_front_of_gunicorn(model_dir: Path, tmp_path: Path):
+@pytest.fixture(scope="module")
+def nginx_in_front_of_gunicorn(model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    tmp_path = tmp_path_factory.mktemp("nginx")
     require_part(NGINX is not None, "nginx is not installed (apt-get install nginx)")
     require_part(shutil.which("openssl") is not None, "openssl is not installed")
     database_url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
@@ -124,6 +125,7 @@ def nginx_in_front_of_gunicorn(model_dir: Path, tmp_path: Path):
     try:
         keys.create_tables(engine)
         _, key = keys.create_key(engine, "through nginx")
+        _, other_key = keys.create_key(engine, "to revoke")
     finally:
         engine.dispose()
     env = load_test.server_env(model_dir, database_url)
@@ -145,6 +147,9 @@ def nginx_in_front_of_gunicorn(model_dir: Path, tmp_path: Path):
                 "http": f"http://127.0.0.1:{http_port}",
                 "verify": str(tmp_path / "fullchain.pem"),
                 "key": key,
+                "other_key": other_key,
+                "database_url": database_url,
+                "gunicorn": app.url,
                 "access_log": tmp_path / "access.log",
             }
         finally:
@@ -204,6 +209,24 @@ def test_nginx_proxies_to_gunicorn_with_tls_keys_request_ids_and_a_body_limit(
     assert plain.status_code == 301
     assert plain.headers["Location"].startswith("https://")
     assert site["key"] not in site["access_log"].read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_a_revoked_key_fails_at_once_in_every_gunicorn_worker(nginx_in_front_of_gunicorn):
+    site = nginx_in_front_of_gunicorn
+    headers = {"X-API-Key": site["other_key"], "Connection": "close"}
+    assert requests.get(site["gunicorn"] + "/v1/models", headers=headers, timeout=30).ok
+    engine = db.make_engine(site["database_url"])
+    try:
+        assert keys.revoke_key(engine, site["other_key"].split("_")[1])
+    finally:
+        engine.dispose()
+    # New connections, so both workers' accept loops take some of them; none may pass.
+    statuses = {
+        requests.get(site["gunicorn"] + "/v1/models", headers=headers, timeout=30).status_code
+        for _ in range(20)
+    }
+    assert statuses == {401}
 
 
 def test_the_proxy_body_limit_matches_the_app_setting():
