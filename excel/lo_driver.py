@@ -67,6 +67,7 @@ class LibreOffice:
         self._process: subprocess.Popen[str] | None = None
         self._replies: queue.Queue[str | None] = queue.Queue()
         self._stderr_path: Path | None = None
+        self._profile: Path | None = None
 
     def __enter__(self) -> LibreOffice:
         self.start()
@@ -80,9 +81,13 @@ class LibreOffice:
         handle, name = tempfile.mkstemp(prefix="lo-driver-", suffix=".log")
         os.close(handle)
         self._stderr_path = Path(name)
+        # The client owns the profile folder, so it goes even when the driver is killed.
+        self._profile = Path(tempfile.mkdtemp(prefix="lo-profile-"))
+        command = [SYSTEM_PYTHON, str(Path(__file__).resolve()), "serve"]
+        command += ["--locale", self.locale, "--profile", str(self._profile)]
         with self._stderr_path.open("w") as stderr:
             self._process = subprocess.Popen(
-                [SYSTEM_PYTHON, str(Path(__file__).resolve()), "serve", "--locale", self.locale],
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -105,13 +110,13 @@ class LibreOffice:
             line = self._replies.get(timeout=timeout)
         except queue.Empty:
             log = self.log_tail()
-            self.close()
+            self.close(graceful=False)
             raise LibreOfficeError(
                 f"no answer from LibreOffice in {timeout:.0f} s\n{log}"
             ) from None
         if line is None:
             log = self.log_tail()
-            self.close()
+            self.close(graceful=False)
             raise LibreOfficeError(f"the LibreOffice driver exited\n{log}")
         reply = json.loads(line)
         if not reply.get("ok"):
@@ -182,12 +187,13 @@ class LibreOffice:
         """Close a workbook without saving."""
         self.call("close", doc=doc)
 
-    def close(self) -> None:
-        """Stop the driver and its soffice, gently first, then by killing the group."""
+    def close(self, graceful: bool = True) -> None:
+        """Stop the driver and its soffice: asked to quit first (unless it is stuck in a
+        call, graceful=False), then the whole process group is killed."""
         process, self._process = self._process, None
         if process is None:
             return
-        if process.poll() is None:
+        if graceful and process.poll() is None:
             try:
                 assert process.stdin is not None
                 process.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
@@ -203,6 +209,12 @@ class LibreOffice:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+        if self._profile is not None:
+            shutil.rmtree(self._profile, ignore_errors=True)
+            self._profile = None
+        if self._stderr_path is not None:
+            self._stderr_path.unlink(missing_ok=True)
+            self._stderr_path = None
 
 
 # --------------------------------------------------------------------------------------
@@ -233,13 +245,14 @@ def _profile_settings(locale: str) -> str:
 
 
 class _Driver:
-    def __init__(self, locale: str):
-        import uno
+    def __init__(self, locale: str, profile: Path | None):
+        import uno  # only here: the client half must import without it
 
         self.uno = uno
-        self.workdir = Path(tempfile.mkdtemp(prefix="lo-profile-"))
+        self.owns_profile = profile is None
+        self.workdir = Path(tempfile.mkdtemp(prefix="lo-profile-")) if profile is None else profile
         user = self.workdir / "user"
-        user.mkdir()
+        user.mkdir(exist_ok=True)
         (user / "registrymodifications.xcu").write_text(_profile_settings(locale))
         self.pipe_name = f"creditscorer_{os.getpid()}"
         self.soffice = subprocess.Popen(
@@ -292,6 +305,9 @@ class _Driver:
     # -- commands ---------------------------------------------------------------------
 
     def cmd_open(self, path: str) -> str:
+        # A killed soffice leaves its lock file, and then a headless load fails. The driver
+        # works on copies of the workbook: a stale lock beside one is ours to remove.
+        Path(path).with_name(f".~lock.{Path(path).name}#").unlink(missing_ok=True)
         doc = self.desktop.loadComponentFromURL(
             Path(path).as_uri(),
             "_blank",
@@ -456,14 +472,15 @@ class _Driver:
             self.soffice.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.soffice.kill()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.owns_profile:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def serve(locale: str) -> int:
+def serve(locale: str, profile: Path | None = None) -> int:
     """Driver main loop: one JSON command per stdin line, one JSON reply per stdout line."""
     out = sys.stdout
     sys.stdout = sys.stderr  # anything else printed must not corrupt the protocol
-    driver = _Driver(locale)
+    driver = _Driver(locale, profile)
     out.write(json.dumps({"ok": True, "result": "ready"}) + "\n")
     out.flush()
     try:
@@ -487,6 +504,9 @@ def serve(locale: str) -> int:
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "serve":
         chosen = sys.argv[sys.argv.index("--locale") + 1] if "--locale" in sys.argv else "en-US"
-        sys.exit(serve(chosen))
+        folder = (
+            Path(sys.argv[sys.argv.index("--profile") + 1]) if "--profile" in sys.argv else None
+        )
+        sys.exit(serve(chosen, folder))
     print("usage: /usr/bin/python3 excel/lo_driver.py serve [--locale de-DE]", file=sys.stderr)
     sys.exit(2)

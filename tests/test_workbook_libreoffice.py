@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import requests
 from support import PROJECT_ROOT, require_part
 from workbook_support import NAMED_CELLS, WORKBOOK_PATH
 
-from excel.lo_driver import LibreOffice, libreoffice_available
+from excel.lo_driver import LibreOffice, LibreOfficeError, libreoffice_available
 
 pytestmark = [pytest.mark.libreoffice, pytest.mark.slow]
 
@@ -394,3 +395,33 @@ def test_a_module_libreoffice_cannot_compile_disables_every_macro(office, tmp_pa
         office.close_doc(book.doc)
     assert named(saved, "ResultStatus") is None
     assert named(saved, "ConnectionStatus") is None
+
+
+def test_a_macro_that_does_not_return_in_time_is_killed_with_its_soffice(tmp_path, silent_server):
+    """Bounded waits: a call that outlives its timeout ends the driver and soffice."""
+    available, reason = libreoffice_available()
+    require_part(available, reason)
+    copy = tmp_path / "CreditScorer.xlsm"
+    shutil.copyfile(WORKBOOK_PATH, copy)
+    office = LibreOffice()
+    office.start()
+    try:
+        group = office._process.pid  # the driver leads the process group soffice is in
+        doc = office.open(copy)
+        office.set_cells(doc, {"ApiUrl": silent_server, "TimeoutSeconds": 60})
+        with pytest.raises(LibreOfficeError, match="no answer from LibreOffice in 2 s"):
+            office.run_macro(doc, "Buttons.ScoreApplicant", timeout=2)
+        deadline = time.monotonic() + 15  # killed at once; the orphans are reaped by init
+        while time.monotonic() < deadline and _group_alive(group):
+            time.sleep(0.2)
+        assert not _group_alive(group)
+    finally:
+        office.close()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
