@@ -123,6 +123,14 @@ class Load:
             time.sleep(0.02)
 
 
+def _latency(replies: list[Reply]) -> str:
+    values = sorted(r.received - r.sent for r in replies if r.kind == "single")
+    if not values:
+        return "n/a"
+    p50, p95 = values[len(values) // 2], values[min(len(values) - 1, int(0.95 * len(values)))]
+    return f"{p50 * 1000:.1f}/{p95 * 1000:.1f} ms"
+
+
 def _subset_csv(n: int) -> bytes:
     lines = DEFAULT_DATA.read_text(encoding="utf-8").splitlines()
     return ("\n".join(lines[: n + 1]) + "\n").encode("utf-8")
@@ -173,7 +181,7 @@ def test_retrain_and_rollback_under_load_fail_nothing_and_never_mix_versions(
         threads = load.run()
         try:
             load.wait_for(60)
-            started = time.monotonic()
+            started, training_from = time.monotonic(), time.time()
             # An upload of 600 of the 1,000 rows gives a model with other scores, so a batch
             # scored by the wrong version could not pass for the right one. Forced: the gate
             # compares on rows the live model was trained on, so it would rightly refuse.
@@ -184,7 +192,7 @@ def test_retrain_and_rollback_under_load_fail_nothing_and_never_mix_versions(
                 headers=admin,
                 timeout=200,
             ).json()
-            retrain_seconds = time.monotonic() - started
+            retrain_seconds, training_to = time.monotonic() - started, time.time()
             load.wait_for(100)
             back = requests.post(
                 server.url + "/v1/models/logistic/rollback", headers=admin, timeout=30
@@ -196,7 +204,13 @@ def test_retrain_and_rollback_under_load_fail_nothing_and_never_mix_versions(
             for thread in threads:
                 thread.join(timeout=60)
 
-    print(f"retrain under load: {retrain_seconds:.1f} s; {len(load.replies)} requests")
+    during = [r for r in load.replies if training_from <= r.sent and r.received <= training_to]
+    others = [r for r in load.replies if r not in during]
+    print(
+        f"\nretrain under load: {retrain_seconds:.1f} s; {len(load.replies)} requests; "
+        f"single-score latency p50/p95 while training {_latency(during)}, otherwise "
+        f"{_latency(others)}"
+    )
     assert upload["status"] == "promoted", upload
     assert upload["data"]["rows"] == 600
     assert back.status_code == 200, back.text
