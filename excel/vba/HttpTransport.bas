@@ -99,7 +99,7 @@ Private Function tpSendWinHttp(ByVal request As Object, ByVal method As String, 
         request.SetRequestHeader "Content-Type", "application/json"
         request.Send body
     End If
-    responseText = request.ResponseText
+    responseText = tpUtf8Reply(request)
     tpSendWinHttp = request.Status
     mLastSeconds = SecondsSince(started)
     Exit Function
@@ -116,6 +116,25 @@ Failed:
             transportError = HTTP_FAILED_OTHER
     End Select
     tpSendWinHttp = 0
+End Function
+
+' The reply body decoded as UTF-8 (the API's JSON is UTF-8 and says no charset, and
+' ResponseText would then guess the ANSI code page); ResponseText when ADODB is missing.
+Private Function tpUtf8Reply(ByVal request As Object) As String
+    Dim decoder As Object
+    On Error GoTo NoDecoder
+    Set decoder = CreateObject("ADODB.Stream")
+    decoder.Open
+    CallByName decoder, "Type", VbLet, 1  ' adTypeBinary (".Type" is a keyword to LibreOffice)
+    decoder.Write request.ResponseBody
+    decoder.Position = 0
+    CallByName decoder, "Type", VbLet, 2  ' adTypeText
+    decoder.Charset = "utf-8"
+    tpUtf8Reply = decoder.ReadText
+    decoder.Close
+    Exit Function
+NoDecoder:
+    tpUtf8Reply = request.ResponseText
 End Function
 
 ' ---------------------------------------------------------------------------------------
@@ -165,6 +184,10 @@ Private Function tpSendCurl(ByVal method As String, ByVal url As String, ByVal b
             tpSendCurl = CLng(Val(fields(0)))
             If UBound(fields) >= 1 Then mLastSeconds = Val(fields(1))
             responseText = tpReadText(stem & ".out")
+            If tpSendCurl < 100 Then
+                transportError = HTTP_FAILED_OTHER
+                transportDetail = "curl finished without an HTTP status ('" & written & "')"
+            End If
         Case 6, 7
             transportError = HTTP_FAILED_CONNECT
             transportDetail = Trim$(tpReadText(stem & ".err"))
@@ -227,10 +250,11 @@ Private Sub tpRunShell(ByVal script As String, ByVal marker As String, ByVal lim
     Loop
 End Sub
 
-' Mac Excel: popen runs the script; pclose waits for it to finish.
+' Mac Excel: popen runs the script with /bin/sh -c itself (so $? reaches the script's own
+' shell unexpanded); pclose waits for it to finish.
 Private Sub tpRunMac(ByVal script As String)
     Dim stream As LongPtr
-    stream = tpPopen("/bin/sh -c """ & script & """", "r")
+    stream = tpPopen(script, "r")
     If stream <> 0 Then tpPclose stream
 End Sub
 
