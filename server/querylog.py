@@ -20,7 +20,6 @@ decline counts, so that statistics and drift never need the personal data and st
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -45,6 +44,7 @@ SCORING_ENDPOINTS = {"api.predict", "api.predict_batch"}
 PURGE_INTERVAL_S = 3600.0  # how often each process looks for expired rows
 PURGE_CHUNK = 5000  # rows deleted per statement, so that a purge never holds a long lock
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: an alias of the rowid
+_SYNCHRONOUS_COMMIT = "creditscorer.querylog.synchronous_commit"  # per pooled connection
 
 query_log = sa.Table(
     "query_log",
@@ -104,26 +104,36 @@ class QueryLog:
         self.engine = engine
         self.log_inputs = log_inputs
         self.retention_days = retention_days
-        # PostgreSQL: a commit normally waits for its WAL record to reach the disk (an
-        # fsync, 4-8 ms here), which cut the throughput under load to a third. Without the
-        # wait a committed row still survives any worker's death (the server holds it);
-        # only a crash of the database server or the machine can lose the last fraction of
-        # a second, the same guarantee SQLite gives in WAL mode with synchronous=NORMAL.
-        # CREDITSCORER_LOG_SYNCHRONOUS_COMMIT=1 restores the wait.
-        self._async_commit = engine.dialect.name == "postgresql" and not synchronous_commit
         self._next_purge = 0.0
         self._purging = threading.Lock()
         # SQLite has one writer at a time. Threads of one process queue on this lock and
         # hand over at once; without it they would meet in SQLite's busy handler, which
         # sleeps 1, 2, 5, 10 … ms between tries. PostgreSQL takes concurrent inserts.
-        sqlite = engine.dialect.name == "sqlite"
-        self._writing = threading.Lock() if sqlite else contextlib.nullcontext()
+        self._writing = threading.Lock()
+        # PostgreSQL: a commit normally waits for its WAL record to reach the disk (an
+        # fsync, 4-8 ms here). Without the wait a committed row still survives any worker's
+        # death (the server holds it); only a crash of the database server or the machine
+        # can lose the last fraction of a second, the same guarantee SQLite gives in WAL
+        # mode with synchronous=NORMAL. The insert runs in autocommit (one statement is one
+        # transaction: no BEGIN and COMMIT round trips), and the setting is made once per
+        # pooled connection, for its session; the other users of the shared engine only
+        # read (key checks). CREDITSCORER_LOG_SYNCHRONOUS_COMMIT=1 restores the wait.
+        self._postgres = engine.dialect.name == "postgresql"
+        self._async_commit = self._postgres and not synchronous_commit
 
     def write(self, row: dict[str, Any]) -> None:
         """Insert one row and commit; raises ``SQLAlchemyError`` when the database refuses."""
-        with self._writing, self.engine.begin() as connection:
-            if self._async_commit:
-                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        if not self._postgres:
+            with self._writing, self.engine.begin() as connection:
+                connection.execute(query_log.insert(), row)
+            return
+        with self.engine.connect() as pooled:
+            connection = pooled.execution_options(isolation_level="AUTOCOMMIT")
+            info = connection.connection.info
+            wanted = "off" if self._async_commit else "on"
+            if info.get(_SYNCHRONOUS_COMMIT) != wanted:
+                connection.exec_driver_sql(f"SET synchronous_commit TO {wanted}")
+                info[_SYNCHRONOUS_COMMIT] = wanted
             connection.execute(query_log.insert(), row)
 
     def purge_expired(self, now: datetime | None = None, chunk: int = PURGE_CHUNK) -> int:
