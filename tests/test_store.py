@@ -27,6 +27,7 @@ def test_tampered_artifact_is_refused_before_it_is_deserialised(store_copy, arti
     folder = current_folder(store_copy, "forest")
     with open(folder / artifact, "ab") as fh:
         fh.write(b"\0")
+
     def load() -> None:
         # The joblib file is only read (and checked) when the pipeline is asked for.
         ModelStore(store_copy).get("forest").sklearn_pipeline()
