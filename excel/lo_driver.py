@@ -45,9 +45,12 @@ class LibreOfficeError(RuntimeError):
 
 
 def libreoffice_available() -> tuple[bool, str]:
-    """Whether soffice and the system Python's ``uno`` are here, and if not, why not."""
+    """Whether soffice, the system Python's ``uno`` and curl (the workbook's transport in
+    LibreOffice) are here, and if not, why not."""
     if shutil.which("soffice") is None:
         return False, "soffice is not installed (apt-get install libreoffice-calc)"
+    if shutil.which("curl") is None:
+        return False, "curl is not installed: the workbook runs it to call the API in LibreOffice"
     if not Path(SYSTEM_PYTHON).exists():
         return False, f"{SYSTEM_PYTHON} is missing (the UNO bridge needs the system Python)"
     probe = subprocess.run(
