@@ -299,3 +299,26 @@ def test_with_a_durable_commit_every_request_is_logged_too(make_app):
     for i in range(3):
         client.post("/v1/predict", json=APPLICANT, headers={"X-Request-ID": f"{prefix}-{i}"})
     assert [r["status"] for r in rows_for(app, prefix)] == [200, 200, 200]
+
+
+def test_with_keys_on_the_key_id_is_logged_and_a_refused_request_too(make_app):
+    from server import keys
+
+    app = make_app()
+    key_id, secret = keys.create_key(app.extensions["creditscorer.db"], f"querylog-{uuid.uuid4()}")
+    prefix = f"a{uuid.uuid4().hex[:8]}"
+    client = app.test_client()
+    try:
+        refused = client.post(
+            "/v1/predict", json=APPLICANT, headers={"X-Request-ID": prefix + "-1"}
+        )
+        allowed = client.post(
+            "/v1/predict",
+            json=APPLICANT,
+            headers={"X-Request-ID": prefix + "-2", "X-API-Key": secret},
+        )
+    finally:
+        keys.revoke_key(app.extensions["creditscorer.db"], key_id)
+    assert (refused.status_code, allowed.status_code) == (401, 200)
+    rows = rows_for(app, prefix)
+    assert [(r["status"], r["key_id"]) for r in rows] == [(401, None), (200, key_id)]
