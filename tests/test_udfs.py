@@ -173,13 +173,10 @@ def test_a_10000_row_table_is_one_request_and_10000_result_rows(api_mode):
     table = [["duration", "amount", "age"]] + [
         [float(6 + i % 60), float(500 + i), float(20 + i % 50)] for i in range(10_000)
     ]
-    started = time.perf_counter()
     result = udfs.CREDIT_SCORE_TABLE(table, "forest")
-    elapsed = time.perf_counter() - started
     assert api_mode.sent == ["POST /v1/predict/batch"]
     assert len(result) == 10_001
     assert all(isinstance(row[0], float) and row[2] is None for row in result[1:])
-    assert elapsed < 20, f"10,000 rows took {elapsed:.1f} s"
 
 
 def test_a_table_without_header_row_uses_the_model_cards_column_order(api_mode, live_server):
