@@ -120,3 +120,19 @@ def test_modules_follow_the_house_style_header_rules():
         assert not re.search(r"(?im)^\s*(Dim|Private|Public)\s.*\bAs Integer\b", source), name
         if name != "Buttons" and name not in ("JsonObject", "StringBuffer"):
             assert "Option Private Module" in source, f"{name} should be private to the project"
+
+
+def test_every_on_error_resume_next_guards_one_statement():
+    """House style: `On Error Resume Next` is closed by `On Error GoTo 0` after one statement."""
+    for name, source in source_modules().items():
+        statements = []
+        for _, code in _code_lines(source):
+            if statements and statements[-1].endswith(" _"):
+                statements[-1] = statements[-1][:-2] + " " + code.strip()
+            elif code.strip():
+                statements.append(code.strip())
+        for index, statement in enumerate(statements):
+            if statement.lower() == "on error resume next":
+                assert statements[index + 2].lower() == "on error goto 0", (
+                    f"{name}: {statements[index + 1]!r} is not the only guarded statement"
+                )

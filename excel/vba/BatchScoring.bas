@@ -114,11 +114,12 @@ CleanFail:
         description = "Scoring stopped at " & failure & " of " & rowCount & _
                       " (rows before them are scored):" & vbLf & description
     End If
+    Application.StatusBar = False
+    Application.ScreenUpdating = savedUpdating
+    ' The summary is best effort here: the error being reported matters more.
     On Error Resume Next
     bsWriteSummary "Error: " & description, rowCount, scored, failed, warned, _
                    SecondsSince(started), jsonSeconds, httpSeconds, writeSeconds, model
-    Application.StatusBar = False
-    Application.ScreenUpdating = savedUpdating
     On Error GoTo 0
     Err.Raise number, source, description
 End Function
