@@ -99,7 +99,7 @@ FULL = Plan(
     batch_runs={1: 21, 1_000: 9, 10_000: 7, 100_000: 5},
     startups=3,
     floor_min_seconds=0.4,
-    series_cap_seconds=25.0,
+    series_cap_seconds=15.0,
 )
 QUICK = Plan(
     name="quick",
