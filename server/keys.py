@@ -34,6 +34,12 @@ ROLES = ("client", "admin")
 ADMIN = "admin"
 OPEN_PATHS = frozenset({"/health"})
 REALM = 'Bearer realm="CreditScorer"'
+# Pages for people: a browser cannot send X-API-Key, but it asks for Basic credentials
+# when challenged, and the API key is accepted as the password.
+BROWSER_PATHS = frozenset({"/", "/dashboard"})
+BROWSER_REALM = (
+    'Basic realm="CreditScorer: any user name, your API key as password", charset="UTF-8"'
+)
 CORS_HEADERS = "Content-Type, X-API-Key, Authorization, X-Request-ID"
 _ID_HEX_DIGITS = 12
 # A fixed hash to compare against when the id is unknown, so both paths do the same work.
@@ -158,13 +164,16 @@ def check_key(engine: Engine, presented: str | None) -> AuthResult:
 
 
 def presented_key() -> str | None:
-    """The key from ``X-API-Key``, else from ``Authorization: Bearer``; None when neither."""
+    """The key from ``X-API-Key``, ``Authorization: Bearer`` or, for browsers, the password
+    of ``Authorization: Basic`` (any user name); None when the request carries none."""
     key = request.headers.get("X-API-Key", "").strip()
     if key:
         return key
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
+    if scheme.lower() == "basic" and request.authorization is not None:
+        return (request.authorization.password or "").strip() or None
     return None
 
 
@@ -232,6 +241,8 @@ def init_app(app: Flask) -> None:
             else:
                 detail = "the API key is not valid (unknown, malformed or revoked)"
                 challenge = REALM + ', error="invalid_token"'
+            if request.path in BROWSER_PATHS:
+                challenge = BROWSER_REALM
             raise ApiError(401, detail, headers={"WWW-Authenticate": challenge})
         g.key_id = result.key.id
         g.key_role = result.key.role

@@ -134,7 +134,8 @@ def test_no_route_but_health_answers_without_a_key_once_keys_exist(app, client, 
             continue
         assert reply.status_code == 401, (method, path, reply.status_code)
         assert reply.mimetype == "application/problem+json"
-        assert reply.headers["WWW-Authenticate"].startswith("Bearer realm=")
+        scheme = "Basic" if path in keys.BROWSER_PATHS else "Bearer"
+        assert reply.headers["WWW-Authenticate"].startswith(f"{scheme} realm=")
         assert reply.json["request_id"] == reply.headers["X-Request-ID"]
     # Unknown routes and methods are no way around the key either.
     assert client.get("/no/such/route").status_code == 401
@@ -180,6 +181,17 @@ def test_a_client_key_gets_403_on_admin_routes_and_an_admin_key_passes(
     )
     assert allowed.status_code in (400, 409), allowed.json
     assert allowed.status_code != 403
+
+
+def test_a_browser_opens_the_dashboard_with_the_key_as_basic_password(client, engine):
+    _, key = keys.create_key(engine, "analyst")
+    challenged = client.get("/dashboard")
+    assert challenged.status_code == 401
+    assert challenged.headers["WWW-Authenticate"].startswith("Basic ")
+    assert client.get("/dashboard", auth=("anyone", key)).status_code == 200
+    assert client.get("/dashboard", auth=("anyone", key[:-1] + "x")).status_code == 401
+    api_reply = client.get("/v1/models")
+    assert api_reply.headers["WWW-Authenticate"].startswith("Bearer ")
 
 
 def test_the_request_records_the_key_id_never_the_key(app, engine):
