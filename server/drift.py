@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from creditscorer.distribution import training_distribution
 from creditscorer.scoring import Model
 
 SCORE_BINS = 20  # the score histogram: 20 bins of width 0.05 over [0, 1]
-DECILES = np.linspace(0.1, 0.9, 9)
 MODERATE, SIGNIFICANT = 0.1, 0.25
 SHARE_FLOOR = 1e-4  # an empty bin counts as this share, so that the logarithm stays finite
 TRAINING_CSV = Path(__file__).resolve().parent.parent / "training" / "data" / "german_credit.csv"
@@ -65,14 +65,6 @@ class Reference:
 
     source: str
     features: tuple[FeatureReference, ...]
-
-
-def training_distribution(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Decile edges of ``values`` (ties merged) and the share of values in each bin."""
-    values = np.asarray(values, dtype=np.float64)
-    edges = np.unique(np.quantile(values, DECILES))
-    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-    return edges, counts / counts.sum()
 
 
 def _from_card(model: Model) -> Reference | None:

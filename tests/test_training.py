@@ -60,6 +60,11 @@ def test_card_records_what_the_api_promises(model_dir, name):
     assert duration["training_range"]["min"] >= 4
     assert duration["training_range"]["max"] <= 72
     assert card["onnx_max_abs_difference"] <= 1e-6
+    for feature in card["features"]:  # the drift reference: decile bins of the training split
+        reference = feature["training_distribution"]
+        assert len(reference["shares"]) == len(reference["edges"]) + 1
+        assert sum(reference["shares"]) == pytest.approx(1.0, abs=1e-5)
+        assert reference["edges"] == sorted(reference["edges"])
 
 
 @pytest.mark.parametrize("name", ["logistic", "forest"])

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from creditscorer.card import CARD_FILE
+from creditscorer.distribution import training_distribution
 from creditscorer.scoring import JOBLIB_FILE, ONNX_FILE
 from creditscorer.store import POINTER, write_pointer
 from training.data import FEATURES, Dataset, load_csv
@@ -302,7 +303,17 @@ def train_model(
     features = []
     for j, spec in enumerate(FEATURE_SCHEMA):
         low, high = X_train[:, j].min(), X_train[:, j].max()
-        features.append({**spec, "training_range": {"min": _plain(low), "max": _plain(high)}})
+        edges, shares = training_distribution(X_train[:, j])
+        features.append(
+            {
+                **spec,
+                "training_range": {"min": _plain(low), "max": _plain(high)},
+                "training_distribution": {
+                    "edges": [_plain(round(float(e), 6)) for e in edges],
+                    "shares": [round(float(s), 6) for s in shares],
+                },
+            }
+        )
     card = {
         "schema_version": 1,
         "name": name,
