@@ -70,7 +70,7 @@ class BatchResult:
     warnings: dict[int, str]
     contributions: np.ndarray | None = None
     base_probability: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    X: np.ndarray | None = field(default=None, repr=False)  # the validated feature matrix
 
     @property
     def n_rows(self) -> int:
@@ -249,4 +249,5 @@ class Model:
             warnings=table.warnings,
             contributions=contributions,
             base_probability=self.base_probability if with_reasons else None,
+            X=table.X,
         )

@@ -168,6 +168,7 @@ def _merge_row_errors(result: BatchResult, row_errors: dict[int, str]) -> None:
     """Rows that could not even be read are errors whatever their values said."""
     for i, message in row_errors.items():
         result.errors[i] = message
+        result.warnings.pop(i, None)
         result.probability_default[i] = float("nan")
         result.decision[i] = None
         if result.contributions is not None:
@@ -177,16 +178,18 @@ def _merge_row_errors(result: BatchResult, row_errors: dict[int, str]) -> None:
 def _batch_reply(result: BatchResult, table: tables.InputTable) -> Response:
     columns = result.result_columns()
     rows = result.result_rows()
+    echo_rows = table.echo_rows if table.echo_columns is not None else None
     if table.echo_columns is not None:
         columns = table.echo_columns + columns
-        rows = [list(a) + b for a, b in zip(table.echo_rows or [], rows, strict=True)]
     if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv" and (
         request.accept_mimetypes["text/csv"] > request.accept_mimetypes["application/json"]
     ):
-        response = Response(tables.to_csv(columns, rows), mimetype="text/csv")
+        response = Response(tables.to_csv(columns, rows, echo_rows), mimetype="text/csv")
         response.headers["Content-Disposition"] = 'attachment; filename="scores.csv"'
         response.headers["X-Model-Version"] = result.model_version
         return response
+    if echo_rows is not None:
+        rows = [[*a, *b] for a, b in zip(echo_rows, rows, strict=True)]
     body: dict[str, Any] = {
         "model": result.model,
         "model_version": result.model_version,

@@ -330,7 +330,10 @@ def _batch(model: Model, inputs: Any, result: BatchResult) -> dict[str, Any]:
     scored = ~np.isnan(probability)
     decisions = result.decision[scored]
     declined = int(np.count_nonzero(decisions == "decline"))
-    table = validate_table(model.card.features, inputs, result.n_rows)
+    if result.X is not None:
+        X = result.X
+    else:  # a result built elsewhere: validate again to get the matrix
+        X = validate_table(model.card.features, inputs, result.n_rows).X
     shown = probability.astype(object)
     shown[~scored] = None
     return {
@@ -345,7 +348,7 @@ def _batch(model: Model, inputs: Any, result: BatchResult) -> dict[str, Any]:
                 "errors": {str(i): message for i, message in sorted(result.errors.items())},
             }
         ),
-        "summary": _summary(model, table.X[scored], probability[scored]),
+        "summary": _summary(model, X[scored], probability[scored]),
     }
 
 

@@ -18,6 +18,7 @@ from creditscorer.validation import match_columns
 from server.problems import ApiError
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CHARS = frozenset(FORMULA_PREFIXES)
 
 
 @dataclass
@@ -129,7 +130,7 @@ def from_csv(data: bytes, features: Sequence[str], max_rows: int, field_name: st
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
     except csv.Error as error:
         raise _bad(field_name, f"is not valid CSV ({error})") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    rows = [r for r in rows if "".join(r).strip()]  # blank lines, also ",,,"
     if not rows:
         raise _bad(field_name, "is empty; expected a header row and at least one data row")
     return from_rows(rows[0], rows[1:], features, max_rows, echo=True)
@@ -173,12 +174,25 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-def to_csv(columns: list[str], rows: list[list[Any]]) -> str:
+def _neutralise_column(values: Sequence[Any]) -> list[Any]:
+    return [("'" + v) if type(v) is str and v[:1] in _FORMULA_CHARS else v for v in values]
+
+
+def to_csv(
+    columns: list[str], result_rows: list[list[Any]], echo_rows: list[Sequence[Any]] | None
+) -> str:
+    """The reply as CSV: the echoed input cells (neutralised) and then the result cells.
+
+    Result cells are numbers, fixed words and messages the server wrote, so only the
+    echoed input and the header can carry a formula. The csv module writes None as an
+    empty cell and a float as its shortest round-trip text.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([neutralise(c) for c in columns])
-    for row in rows:
-        writer.writerow(
-            ["" if v is None else repr(v) if isinstance(v, float) else neutralise(v) for v in row]
-        )
+    if echo_rows:
+        echo = zip(*(_neutralise_column(c) for c in zip(*echo_rows, strict=True)), strict=True)
+        writer.writerows(a + tuple(b) for a, b in zip(echo, result_rows, strict=True))
+    else:
+        writer.writerows(result_rows)
     return buffer.getvalue()
