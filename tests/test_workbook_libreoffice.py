@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,9 +78,15 @@ def named(workbook: openpyxl.Workbook, name: str):
     return workbook[sheet][cell].value
 
 
+def _request_folders() -> set[Path]:
+    """The private folders the workbook's curl transport makes, one per session."""
+    return set(Path(tempfile.gettempdir()).glob("creditscorer-*/"))
+
+
 @pytest.fixture
 def book_factory(office, tmp_path) -> Iterator:
     opened: list[Book] = []
+    folders = _request_folders()
 
     def factory(api_url: str) -> Book:
         path = tmp_path / f"book-{len(opened)}" / "CreditScorer.xlsm"
@@ -93,6 +100,8 @@ def book_factory(office, tmp_path) -> Iterator:
     yield factory
     for book in opened:
         office.close_doc(book.doc)
+    for folder in _request_folders() - folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -363,11 +372,17 @@ def test_invalid_setting_is_named(book_factory):
     )
 
 
-def test_no_temporary_files_are_left_behind(book):
-    """The curl files (one holds the API key) are deleted after every request."""
-    before = set(Path("/tmp").glob("creditscorer-*"))
+def test_request_files_are_private_and_deleted(book):
+    """The curl files (the config holds the API key) live in a mode-700 folder of the
+    session and are deleted after every request."""
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.glob("creditscorer-*/request*"))
+    folders = _request_folders()
+    book.set(ApiKey="not-a-real-key")  # the open server ignores it
     book.click("Test connection")
-    assert set(Path("/tmp").glob("creditscorer-*")) <= before
+    assert set(temp.glob("creditscorer-*/request*")) <= before
+    (made,) = _request_folders() - folders
+    assert made.stat().st_mode & 0o777 == 0o700
     assert named(book.saved(), "ConnectionStatus").startswith("OK: ")
 
 
@@ -403,6 +418,7 @@ def test_a_macro_that_does_not_return_in_time_is_killed_with_its_soffice(tmp_pat
     require_part(available, reason)
     copy = tmp_path / "CreditScorer.xlsm"
     shutil.copyfile(WORKBOOK_PATH, copy)
+    folders = _request_folders()
     office = LibreOffice()
     office.start()
     try:
@@ -417,6 +433,8 @@ def test_a_macro_that_does_not_return_in_time_is_killed_with_its_soffice(tmp_pat
         assert not _group_alive(group)
     finally:
         office.close()
+        for folder in _request_folders() - folders:  # the killed request's files
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _group_alive(group: int) -> bool:

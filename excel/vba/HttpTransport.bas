@@ -8,15 +8,17 @@ Attribute VB_Name = "HttpTransport"
 '   LibreOffice     curl, run through Shell, polling for the file that says it is done
 '
 ' The curl paths write a curl config file (URL, headers incl. the key, timeouts) and the
-' request body to files in the temp folder, so the key never appears on a command line,
-' and delete every file afterwards.
+' request body to files, so the key never appears on a command line, in a folder of the
+' temp folder that the shell makes with mode 700 once per session (/tmp is shared on
+' Linux), and delete every request's files afterwards.
 '
 ' The platform is chosen at run time: LibreOffice reads both branches of an #If, so #If
 ' only guards the Declare (as 64-bit Office requires), never a code path.
 '
 ' Errors raised: none. A request that gets no HTTP reply returns status 0 and sets
 ' transportError to one of the HTTP_FAILED_* codes below, with the detail in
-' transportDetail; ScoringClient turns those into messages for the user.
+' transportDetail; ScoringClient turns those into messages for the user. (Internally
+' vbObjectError + 1001, no private temp folder, becomes such a failure.)
 '=======================================================================================
 Option Explicit
 Option Private Module
@@ -33,6 +35,12 @@ Private Declare PtrSafe Function tpPclose Lib "/usr/lib/libc.dylib" Alias "pclos
 
 Private mLastSeconds As Double
 Private mRandomized As Boolean
+Private mFolder As String
+Private mRequestCount As Long
+
+' vbObjectError, spelled out: LibreOffice does not define vbObjectError.
+Private Const OBJECT_ERROR As Long = -2147221504
+Private Const TRANSPORT_ERR_FOLDER As Long = 1001
 
 ' Send one request; returns the HTTP status (0 when there was no reply).
 Public Function HttpSend(ByVal method As String, ByVal url As String, ByVal body As String, _
@@ -152,8 +160,9 @@ Private Function tpSendCurl(ByVal method As String, ByVal url As String, ByVal b
     Dim fields() As String
     Dim stage As String
 
-    stem = tpTempBase()
     On Error GoTo Failed
+    stage = "making a private temp folder"
+    stem = tpPrivateFolder() & "/request" & CStr(tpNextRequest())
     stage = "writing the request files"
     tpWriteText stem & ".cfg", tpCurlConfig(method, url, apiKey, timeoutSeconds, stem)
     If method <> "GET" Then tpWriteText stem & ".json", body
@@ -164,11 +173,7 @@ Private Function tpSendCurl(ByVal method As String, ByVal url As String, ByVal b
              ".err'; echo $? > '" & stem & ".part'; mv '" & stem & ".part' '" & stem & ".done'"
 
     stage = "running curl"
-    If InStr(1, Application.OperatingSystem, "Mac", vbTextCompare) > 0 Then
-        tpRunMac script
-    Else
-        tpRunShell script, stem & ".done", timeoutSeconds + 10
-    End If
+    tpRunScript script, stem & ".done", timeoutSeconds + 10
 
     If Not tpExists(stem & ".done") Then
         transportError = HTTP_FAILED_TIMEOUT
@@ -258,18 +263,61 @@ Private Sub tpRunMac(ByVal script As String)
     If stream <> 0 Then tpPclose stream
 End Sub
 
-Private Function tpTempBase() As String
+' The folder for the request files, made once per session by the shell with mode 700: the
+' curl config holds the API key, and /tmp is shared on Linux. A fresh random name each
+' time; mkdir fails (and the next name is tried) if the name exists, so an existing
+' folder of someone else's is never used.
+Private Function tpPrivateFolder() As String
+    Dim root As String
     Dim folder As String
-    folder = Environ$("TMPDIR")
-    If Len(folder) = 0 Then folder = "/tmp"
-    If Right$(folder, 1) = "/" Then folder = Left$(folder, Len(folder) - 1)
+    Dim attempt As Long
+    Dim status As Long
+    If Len(mFolder) > 0 Then
+        If tpExists(mFolder & "/ready") Then
+            tpPrivateFolder = mFolder
+            Exit Function
+        End If
+    End If
+    root = Environ$("TMPDIR")
+    If Len(root) = 0 Then root = "/tmp"
+    If Right$(root, 1) = "/" Then root = Left$(root, Len(root) - 1)
     If Not mRandomized Then
         Randomize
         mRandomized = True
     End If
-    tpTempBase = folder & "/creditscorer-" & Format$(Now, "yyyymmddhhnnss") & "-" & _
-                 CStr(Int(Rnd * 1000000000#))
+    For attempt = 1 To 3
+        folder = root & "/creditscorer-" & Format$(Date, "yyyymmdd") & "-" & _
+                 CStr(Int(Rnd * 1000000000#)) & CStr(Int(Timer))
+        tpRunScript "mkdir -m 700 '" & folder & "' && touch '" & folder & "/ready'; echo $? > '" & _
+                    folder & ".part'; mv '" & folder & ".part' '" & folder & ".status'", _
+                    folder & ".status", 10
+        status = -1
+        If tpExists(folder & ".status") Then status = CLng(Val(tpReadText(folder & ".status")))
+        If tpExists(folder & ".status") Then Kill folder & ".status"
+        If status = 0 And tpExists(folder & "/ready") Then
+            mFolder = folder
+            tpPrivateFolder = folder
+            Exit Function
+        End If
+    Next attempt
+    Err.Raise OBJECT_ERROR + TRANSPORT_ERR_FOLDER, "HttpTransport.tpPrivateFolder", _
+        "could not make a private folder in " & root
 End Function
+
+Private Function tpNextRequest() As Long
+    mRequestCount = mRequestCount + 1
+    tpNextRequest = mRequestCount
+End Function
+
+' Run a shell script to its end: popen and pclose on a Mac; on LibreOffice, Shell and a
+' poll for the marker file the script writes last.
+Private Sub tpRunScript(ByVal script As String, ByVal marker As String, ByVal limitSeconds As Long)
+    If InStr(1, Application.OperatingSystem, "Mac", vbTextCompare) > 0 Then
+        tpRunMac script
+    Else
+        tpRunShell script, marker, limitSeconds
+    End If
+End Sub
 
 ' Whether a file exists. Dir$ lists the folder, which other programs change meanwhile; a
 ' failed look counts as "not yet" (the poll looks again a few ms later).
