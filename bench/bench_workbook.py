@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
     rows = _rows(args.rows)
+    request_folders = set(Path(tempfile.gettempdir()).glob("creditscorer-*/"))
     with tempfile.TemporaryDirectory(prefix="bench-workbook-") as tmp:
         workdir = Path(tmp)
         model_dir = args.model_dir
@@ -183,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
                     ):
                         raise RuntimeError(f"the phase macros did not score every row: {written}")
         finally:
+            # The workbook's curl transport keeps a private folder per session.
+            for folder in (
+                set(Path(tempfile.gettempdir()).glob("creditscorer-*/")) - request_folders
+            ):
+                shutil.rmtree(folder, ignore_errors=True)
             server.terminate()
             try:
                 server.wait(timeout=10)

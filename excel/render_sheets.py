@@ -63,6 +63,7 @@ def render(model_dir: Path, image_dir: Path = IMAGE_DIR) -> list[Path]:
     """Click every button against a live server and write one PNG per sheet."""
     image_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    request_folders = set(Path(tempfile.gettempdir()).glob("creditscorer-*/"))
     server, url = _start_server(model_dir)
     try:
         with tempfile.TemporaryDirectory(prefix="render-") as tmp, LibreOffice() as lo:
@@ -87,6 +88,9 @@ def render(model_dir: Path, image_dir: Path = IMAGE_DIR) -> list[Path]:
                 )
                 written.append(target.with_suffix(".png"))
     finally:
+        # The workbook's curl transport keeps a private folder per session.
+        for folder in set(Path(tempfile.gettempdir()).glob("creditscorer-*/")) - request_folders:
+            shutil.rmtree(folder, ignore_errors=True)
         server.terminate()
         try:
             server.wait(timeout=10)
