@@ -423,7 +423,7 @@ def _lay_out_udf_examples(sheet, fmt) -> None:
     """Worksheet functions from the xlwings add-in (issue 4); errors without xlwings."""
     sheet.set_column("A:A", 10)
     sheet.set_column("B:D", 11)
-    sheet.set_column("E:H", 22)
+    sheet.set_column("E:I", 22)
     sheet.write_string(
         "A1", "Worksheet functions (need the xlwings add-in, see README)", fmt["title"]
     )
@@ -454,8 +454,16 @@ def _lay_out_udf_examples(sheet, fmt) -> None:
             None,
             needs,
         )
-        sheet.write_formula(
-            row, 6, f'=CREDIT_REASONS(B{excel_row},C{excel_row},D{excel_row},"forest")', None, needs
+        # A row of three contributions: saved as a dynamic array so that Excel spills it
+        # into G:I instead of showing only the first value behind an implicit "@".
+        sheet.write_dynamic_array_formula(
+            row,
+            6,
+            row,
+            6,
+            f'=CREDIT_REASONS(B{excel_row},C{excel_row},D{excel_row},"forest")',
+            None,
+            needs,
         )
     sheet.write_string("A8", "A whole table in one request (spills):", fmt["label"])
     sheet.write_dynamic_array_formula("A9:A9", '=CREDIT_SCORE_TABLE(A3:D6,"forest")', None, needs)

@@ -174,12 +174,6 @@ def dynamic_array_cells(sheet_title: str) -> set[str]:
     return set(re.findall(r'<c r="([A-Z]+[0-9]+)"[^>]*\bcm="1"', xml))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="excel/build.py writes the CREDIT_REASONS examples (UDF examples!G4:G6) with "
-    "write_formula, so Excel 365 shows them as =@CREDIT_REASONS(...) with only the first "
-    "contribution; write them with write_dynamic_array_formula, then remove this marker",
-)
 def test_functions_that_return_arrays_are_saved_as_dynamic_array_formulas(workbook):
     for sheet, cell, text in formulas(workbook):
         name = CALL.match(text).group(1)
