@@ -133,10 +133,16 @@ def _column_to_float(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, di
     n = len(values)
     # The common case, a column of JSON numbers: one C-level pass to see the types
     # (exact types, since bool is an int), one to convert.
-    if set(map(type, values)) <= {int, float}:
+    kinds = set(map(type, values))
+    if kinds <= {int, float}:
         try:
             return np.array(values, dtype=np.float64), {}
         except OverflowError:  # an integer beyond float range; read it value by value
+            pass
+    elif kinds == {str}:  # a text column (CSV): clean text reads in one pass
+        try:
+            return np.fromiter(map(float, values), dtype=np.float64, count=n), {}
+        except ValueError:  # grouped digits, a comma, a word: the general path says which
             pass
     obj = np.empty(n, dtype=object)
     obj[:] = list(values) if not isinstance(values, list | np.ndarray) else values

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,9 @@ from server.problems import ApiError
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_CHARS = frozenset(FORMULA_PREFIXES)
+# A cell that starts like a formula, in a column joined with "\n" (a cell with an inner
+# line break can only make this match too often, which the cell-by-cell path then sorts).
+_FORMULA_START = re.compile(r"^[=+\-@\t\r]", re.MULTILINE)
 
 
 @dataclass
@@ -174,7 +178,12 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-def _neutralise_column(values: Sequence[Any]) -> list[Any]:
+def _neutralise_column(values: Sequence[Any]) -> Sequence[Any]:
+    try:  # the usual case, text with no formula-like cell, checked in one pass
+        if _FORMULA_START.search("\n".join(values)) is None:
+            return values
+    except TypeError:  # numbers or empty cells (xlsx): check cell by cell
+        pass
     return [("'" + v) if type(v) is str and v[:1] in _FORMULA_CHARS else v for v in values]
 
 
