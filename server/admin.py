@@ -11,32 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from flask import Blueprint, Flask, Response, current_app, request, url_for
+from flask import Blueprint, Flask, Response, request, url_for
 
 from creditscorer.errors import FieldError
-from creditscorer.store import ModelStore, NothingToRollBack, pointer_lock, roll_back
+from creditscorer.store import NothingToRollBack, pointer_lock, roll_back
 from server import retrain
+from server.api import flag, json_response, settings, store
 from server.keys import ADMIN, require_role
 from server.problems import ApiError
 
 admin = Blueprint("admin", __name__)
-TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off"}
-
-
-def _store() -> ModelStore:
-    return current_app.extensions["creditscorer.store"]
-
-
-def _settings() -> Any:
-    return current_app.extensions["creditscorer.settings"]
-
-
-def _reply(body: dict[str, Any], status: int = 200) -> Response:
-    from flask import g
-
-    body["request_id"] = g.get("request_id")
-    return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
 def _options() -> dict[str, Any]:
@@ -61,23 +45,9 @@ def _options() -> dict[str, Any]:
     return request.args.to_dict()
 
 
-def _flag(options: dict[str, Any], name: str, default: bool) -> bool:
-    value = options.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in TRUE_WORDS:
-        return True
-    if text in FALSE_WORDS:
-        return False
-    raise ApiError(400, f"{name}: must be true or false", [FieldError(name, "must be a boolean")])
-
-
 def _wait(options: dict[str, Any]) -> float:
     value = options.get("wait", 0)
-    limit = _settings().retrain_wait_seconds
+    limit = settings().retrain_wait_seconds
     try:
         seconds = float(value)
     except (TypeError, ValueError):
@@ -91,7 +61,7 @@ def _wait(options: dict[str, Any]) -> float:
 def _job_reply(name: str, job: dict[str, Any], created: bool) -> Response:
     """202 with a Location while a job started by this request runs; else 200."""
     status = 202 if created and job["status"] == "running" else 200
-    response = _reply(dict(job), status)
+    response = json_response(dict(job), status)
     if created:
         response.headers["Location"] = url_for(
             "admin.retrain_status", name=name, job_id=job["job_id"]
@@ -104,13 +74,13 @@ def _job_reply(name: str, job: dict[str, Any], created: bool) -> Response:
 def retrain_model(name: str) -> Response:
     from training.train import MODEL_NAMES
 
-    live = _store().get(name)  # 404 for an unknown model
+    live = store().get(name)  # 404 for an unknown model
     if name not in MODEL_NAMES:
         message = f"no training recipe for {name!r}; retrainable: {', '.join(MODEL_NAMES)}"
         raise ApiError(400, message, [FieldError("name", message)])
     options = _options()
-    quick = _flag(options, "quick", _settings().retrain_quick)
-    force = _flag(options, "force", False)
+    quick = flag(options.get("quick"), "quick", settings().retrain_quick)
+    force = flag(options.get("force"), "force", False)
     wait = _wait(options)
     upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
     if request.mimetype == "multipart/form-data" and upload is None:
@@ -123,11 +93,9 @@ def retrain_model(name: str) -> Response:
     if upload is not None:
         specs = list(live.card.features)
         try:
-            X, y, rows = retrain.parse_training_csv(
-                upload.read(), specs, _settings().max_batch_rows
-            )
+            X, y, rows = retrain.parse_training_csv(upload.read(), specs, settings().max_batch_rows)
         except retrain.TooManyRows:
-            limit = _settings().max_batch_rows
+            limit = settings().max_batch_rows
             raise ApiError(
                 413,
                 f"the file has more than {limit} rows (setting CREDITSCORER_MAX_BATCH_ROWS)",
@@ -141,7 +109,7 @@ def retrain_model(name: str) -> Response:
         "max_auc_drop": _max_auc_drop(),
         "data": {"source": source, "rows": rows},
     }
-    model_dir = _store().root
+    model_dir = store().root
     try:
         job = retrain.start_job(model_dir, name, options, data)
     except retrain.RetrainBusy as busy:
@@ -154,15 +122,15 @@ def retrain_model(name: str) -> Response:
     if wait > 0:
         job = retrain.wait_for_job(model_dir, name, job["job_id"], wait) or job
         if job["status"] != "running":
-            _store().get(name)  # load the new version now, not on the next score
+            store().get(name)  # load the new version now, not on the next score
     return _job_reply(name, job, created=True)
 
 
 @admin.get("/v1/models/<name>/retrain/<job_id>")
 @require_role(ADMIN)
 def retrain_status(name: str, job_id: str) -> Response:
-    _store().get(name)
-    job = retrain.read_job(_store().root, name, job_id)
+    store().get(name)
+    job = retrain.read_job(store().root, name, job_id)
     if job is None:
         message = f"no retrain job {job_id!r} for model {name}"
         raise ApiError(404, message, [FieldError("job_id", message)], title="Unknown job")
@@ -172,15 +140,15 @@ def retrain_status(name: str, job_id: str) -> Response:
 @admin.post("/v1/models/<name>/rollback")
 @require_role(ADMIN)
 def rollback_model(name: str) -> Response:
-    _store().get(name)
-    folder = _store().root / name
+    store().get(name)
+    folder = store().root / name
     with pointer_lock(folder):
         try:
             left, restored = roll_back(folder, note="rollback over HTTP")
         except NothingToRollBack as error:
             raise ApiError(409, f"cannot roll back {name}: {error}", title="Conflict") from None
-    live = _store().get(name)
-    return _reply(
+    live = store().get(name)
+    return json_response(
         {
             "model": name,
             "previous_version": left,
@@ -191,7 +159,7 @@ def rollback_model(name: str) -> Response:
 
 
 def _max_auc_drop() -> float:
-    return float(_settings().retrain_max_auc_drop)
+    return float(settings().retrain_max_auc_drop)
 
 
 def init_app(app: Flask) -> None:

@@ -34,7 +34,7 @@ def settings():
     return current_app.extensions["creditscorer.settings"]
 
 
-def _flag(value: Any, name: str, default: bool) -> bool:
+def flag(value: Any, name: str, default: bool) -> bool:
     if value is None:
         return default
     if isinstance(value, bool):
@@ -104,7 +104,7 @@ def predict() -> Response:
             400, "format: must be json or text", [FieldError("format", "must be json or text")]
         )
     g.scored_inputs = record  # the query log reads what was scored from g
-    result = model.score_one(record, with_reasons=_flag(record.get("reasons"), "reasons", True))
+    result = model.score_one(record, with_reasons=flag(record.get("reasons"), "reasons", True))
     g.scored_rows = 1
     g.scored_result = result
     if fmt == "text":
@@ -147,7 +147,7 @@ def predict_batch() -> Response:
     body = _json_body() if request.mimetype in JSON_TYPES else None
     options = body if isinstance(body, dict) else {}
     model = _model(options.get("model") or request.args.get("model"))
-    with_reasons = _flag(options.get("reasons", request.args.get("reasons")), "reasons", False)
+    with_reasons = flag(options.get("reasons", request.args.get("reasons")), "reasons", False)
     limits = settings()
     table = _read_batch(model.card.feature_names, limits.max_batch_rows, body)
     if with_reasons and table.n_rows > limits.max_reason_rows:
