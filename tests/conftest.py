@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 from support import ServerProcess, start_server, strict
 
-pytest_plugins: list[str] = []
-
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
