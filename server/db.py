@@ -7,6 +7,7 @@ points at one. SQLAlchemy Core only: tables, not an ORM.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -42,6 +43,34 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def create_tables(engine: Engine) -> None:
-    """Create every table registered on ``metadata`` that does not exist yet."""
-    metadata.create_all(engine)
+# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises table creation.
+_DDL_LOCK = 0x43_72_65_64_69_74_53_63  # "CreditSc"
+_DDL_ATTEMPTS = 5
+
+
+def create_tables(engine: Engine, tables: list[sa.Table] | None = None) -> None:
+    """Create the tables registered on ``metadata`` (or just ``tables``) that do not exist yet.
+
+    Several processes may start at once on an empty database (gunicorn workers, or N app
+    containers behind one PostgreSQL). Each would see no table and create it, and all but
+    one would fail with "already exists". On PostgreSQL a transaction-scoped advisory lock
+    makes them take turns, and the later ones find the tables made; SQLite's driver runs
+    each CREATE on its own, so there the loser of a race simply looks again (as it does
+    when a fresh file is still being switched to WAL by another connection).
+    """
+    for attempt in range(_DDL_ATTEMPTS):
+        try:
+            with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK}
+                    )
+                metadata.create_all(connection, tables=tables)
+            return
+        except sa.exc.OperationalError as error:
+            # "database is locked": several SQLite connections switching a new file to WAL
+            # at the same moment, where SQLite refuses at once rather than wait.
+            transient = "already exists" in str(error) or "database is locked" in str(error)
+            if not transient or attempt == _DDL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.engine import Engine
 
+from server import db
 from server.db import metadata
 from server.problems import ApiError
 
@@ -98,7 +99,7 @@ def _now() -> datetime:
 
 
 def create_tables(engine: Engine) -> None:
-    metadata.create_all(engine, tables=[api_keys])
+    db.create_tables(engine, tables=[api_keys])
 
 
 def create_key(engine: Engine, name: str, role: str = "client") -> tuple[str, str]:
