@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import shutil
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from excel.build import WORKBOOK_PATH, build  # noqa: E402
 from excel.lo_driver import LibreOffice, libreoffice_available  # noqa: E402
+from server.process import start_server  # noqa: E402
 
 PHASES = ("PhaseBuild", "PhaseHttp", "PhaseParse", "PhaseWrite")
 PHASE_LABELS = {
@@ -61,33 +61,6 @@ def _rows(count: int) -> list[list]:
         ]
         for index in range(count)
     ]
-
-
-def _start_server(model_dir: Path) -> tuple[subprocess.Popen, str]:
-    env = {
-        **os.environ,
-        "CREDITSCORER_MODEL_DIR": str(model_dir),
-        "CREDITSCORER_TRAIN_IF_MISSING": "0",
-        "PYTHONUNBUFFERED": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        if "listening on " in line:
-            return process, line.split("listening on ", 1)[1].split()[0]
-    process.kill()
-    raise RuntimeError("the server did not start")
 
 
 def _bench_workbook(workdir: Path) -> Path:
@@ -153,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
                 capture_output=True,
                 timeout=600,
             )
-        server, url = _start_server(model_dir)
+        server = start_server(
+            {"CREDITSCORER_MODEL_DIR": str(model_dir), "CREDITSCORER_TRAIN_IF_MISSING": "0"}
+        )
+        url = server.url
         try:
             with LibreOffice() as lo:
                 product = workdir / "CreditScorer.xlsm"
@@ -189,11 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 set(Path(tempfile.gettempdir()).glob("creditscorer-*/")) - request_folders
             ):
                 shutil.rmtree(folder, ignore_errors=True)
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            server.stop()
 
     median = statistics.median
     chunks = -(-args.rows // args.batch_size)

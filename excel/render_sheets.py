@@ -10,16 +10,15 @@ PDF and turns it into ``docs/img/workbook-<sheet>.png``.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from excel.build import WORKBOOK_PATH
 from excel.lo_driver import LibreOffice
+from server.process import start_server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_DIR = PROJECT_ROOT / "docs" / "img"
@@ -32,39 +31,15 @@ SHEET_RANGES = {
 }
 
 
-def _start_server(model_dir: Path) -> tuple[subprocess.Popen, str]:
-    env = {
-        **os.environ,
-        "CREDITSCORER_MODEL_DIR": str(model_dir),
-        "CREDITSCORER_TRAIN_IF_MISSING": "0",
-        "PYTHONUNBUFFERED": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        if "listening on " in line:
-            return process, line.split("listening on ", 1)[1].split()[0]
-    process.kill()
-    raise RuntimeError("the server did not start")
-
-
 def render(model_dir: Path, image_dir: Path = IMAGE_DIR) -> list[Path]:
     """Click every button against a live server and write one PNG per sheet."""
     image_dir.mkdir(parents=True, exist_ok=True)
     written = []
     request_folders = set(Path(tempfile.gettempdir()).glob("creditscorer-*/"))
-    server, url = _start_server(model_dir)
+    server = start_server(
+        {"CREDITSCORER_MODEL_DIR": str(model_dir), "CREDITSCORER_TRAIN_IF_MISSING": "0"}
+    )
+    url = server.url
     try:
         with tempfile.TemporaryDirectory(prefix="render-") as tmp, LibreOffice() as lo:
             copy = Path(tmp) / "CreditScorer.xlsm"
@@ -91,11 +66,7 @@ def render(model_dir: Path, image_dir: Path = IMAGE_DIR) -> list[Path]:
         # The workbook's curl transport keeps a private folder per session.
         for folder in set(Path(tempfile.gettempdir()).glob("creditscorer-*/")) - request_folders:
             shutil.rmtree(folder, ignore_errors=True)
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop()
     return written
 
 
