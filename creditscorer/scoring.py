@@ -114,6 +114,11 @@ class BatchResult:
         return list(map(list, zip(*parts, strict=True)))
 
 
+def _method(name: Any) -> str:
+    """The card's explanation method; cards of schema version 1 hold a sentence there."""
+    return name if name in ("exact", "permutation") else "auto"
+
+
 class Model:
     """One trained model version: its card, its ONNX session and its explainer."""
 
@@ -130,6 +135,7 @@ class Model:
             onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._input = self._session.get_inputs()[0].name
+        self._columns = self._column_feeds(card)
         self._outputs = [o.name for o in self._session.get_outputs()]
         self._probability_output = self._outputs[-1]
         self._sklearn = None
@@ -138,7 +144,35 @@ class Model:
             self.predict_proba,
             np.asarray(explanation["background"], dtype=np.float64),
             np.asarray(explanation["background_weights"], dtype=np.float64),
+            method=_method(explanation.get("method")),
+            permutations=int(explanation.get("permutations", 2)),
+            seed=int(explanation.get("seed", card.raw.get("seed", 0))),
         )
+
+    def _column_feeds(self, card: ModelCard) -> list[tuple[str, Any]] | None:
+        """For an ONNX graph with one input per feature: (input name, converter) in card order.
+
+        Imported pipelines take each column as its own [n, 1] tensor, categories as their
+        code text; the core's matrix holds category indices, so the converter maps an
+        index column to the codes (or to the codes' numbers for a numeric input).
+        """
+        if card.onnx_input is None:
+            return None
+        names = {i.name for i in self._session.get_inputs()}
+        missing = [f.name for f in card.features if f.name not in names]
+        if missing:
+            raise ValueError(f"{card.name}: the ONNX graph has no input {missing[0]!r}")
+        feeds: list[tuple[str, Any]] = []
+        for spec, dtype in zip(card.features, card.onnx_input, strict=True):
+            numpy_type = {"double": np.float64, "float": np.float32, "int64": np.int64}.get(dtype)
+            if spec.is_category:
+                codes = np.array(spec.codes, dtype=object)
+                table = codes if numpy_type is None else codes.astype(np.float64).astype(numpy_type)
+                feeds.append((spec.name, lambda col, table=table: table[col.astype(np.intp)]))
+            else:
+                kind = numpy_type or object
+                feeds.append((spec.name, lambda col, kind=kind: col.astype(kind)))
+        return feeds
 
     @classmethod
     def load(cls, folder: Path, threads: int = 1) -> Model:
@@ -166,7 +200,13 @@ class Model:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """P(default) for each row of X (features in card order), through ONNX Runtime."""
         X = np.ascontiguousarray(X, dtype=np.float64)
-        (probabilities,) = self._session.run([self._probability_output], {self._input: X})
+        if self._columns is None:
+            feed = {self._input: X}
+        else:
+            feed = {
+                name: convert(X[:, j : j + 1]) for j, (name, convert) in enumerate(self._columns)
+            }
+        (probabilities,) = self._session.run([self._probability_output], feed)
         return np.clip(probabilities[:, 1].astype(np.float64), 0.0, 1.0)
 
     def sklearn_pipeline(self) -> Any:
@@ -179,7 +219,23 @@ class Model:
         return self._sklearn
 
     def predict_proba_sklearn(self, X: np.ndarray) -> np.ndarray:
-        return self.sklearn_pipeline().predict_proba(np.asarray(X, dtype=np.float64))[:, 1]
+        """The joblib pipeline's P(default) for the same matrix, to cross-check the ONNX export."""
+        pipeline = self.sklearn_pipeline()
+        if self._columns is None:
+            return pipeline.predict_proba(np.asarray(X, dtype=np.float64))[:, 1]
+        import pandas as pd
+
+        frame = pd.DataFrame(
+            {
+                name: convert(X[:, j : j + 1]).ravel()
+                for j, (name, convert) in enumerate(self._columns)
+            }
+        )
+        return pipeline.predict_proba(frame)[:, 1]
+
+    @property
+    def explanation_method(self) -> str:
+        return self._explainer.method
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         """'decline' at or above the threshold, else 'approve'."""

@@ -94,14 +94,11 @@ class ModelStore:
             if valid_model_name(p.name) and (p / POINTER).is_file()
         )
 
-    def versions(self, name: str) -> list[str]:
-        """Every complete version folder of a model, oldest first (names sort by time)."""
-        folder = self._folder(name)
-        return sorted(p.name for p in folder.iterdir() if (p / "card.json").is_file())
-
     def _folder(self, name: str) -> Path:
+        """The model's folder; a model whose folder (or pointer) went away is forgotten."""
         folder = self.root / name
         if not valid_model_name(name) or not (folder / POINTER).is_file():
+            self._entries.pop(name, None)
             raise UnknownModelError(name, self.names())
         return folder
 

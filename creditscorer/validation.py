@@ -19,6 +19,17 @@ Rules for a value (the same for JSON, CSV, xlsx and query strings):
   (``24.0`` is fine, ``24.5`` is not); then the card's accepted range applies.
 * A value inside the accepted range but outside the training range is scored with a
   warning that names the feature and the range.
+
+Rules for a ``category`` feature:
+
+* Text matches a category's code or its label, case-insensitively, with surrounding
+  white space trimmed and inner runs of white space folded to one space. A JSON number
+  is read as the text it prints as (``3`` and ``3.0`` match the code ``"3"``).
+* Missing values are "is required"; anything else is "must be one of …", naming the
+  allowed codes and labels (shortened when there are many).
+* In the matrix a category value is the float index of its code in the card's list.
+  A table column is matched through its distinct values (``np.unique``), so a clean
+  100,000-row column costs one sort in C, not a Python call per row.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from creditscorer.card import FeatureSpec
+from creditscorer.card import FeatureSpec, fold
 from creditscorer.errors import FieldError, ValidationError
 
 _CHUNK = 512
@@ -200,6 +211,79 @@ def _check_rules(
     return bad, warnings
 
 
+def _number_text(value: float | int) -> str:
+    """The text a number prints as, for matching category codes: 3.0 -> '3'."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _category_text(value: Any) -> tuple[str | None, str | None]:
+    """One raw value as matchable text; (None, message) when it cannot be a category."""
+    if value is None:
+        return None, "is required"
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, bool | np.bool_):
+        return None, "true/false"
+    if isinstance(value, _NUMBER_TYPES):
+        return _number_text(value), None
+    return None, type(value).__name__
+
+
+def _column_to_category(
+    spec: FeatureSpec, values: Sequence[Any] | np.ndarray
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Turn one column of raw values into category indices; return them and per-row problems."""
+    n = len(values)
+    problems: dict[int, str] = {}
+    if n == 0:
+        return np.empty(0, dtype=np.float64), problems
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        uniq, inverse = np.unique(values, return_inverse=True)
+        texts = [_number_text(u) for u in uniq.tolist()]
+    else:
+        if set(map(type, values)) <= {str}:
+            column = np.array(values, dtype=str)
+        else:  # None, numbers, booleans: each non-text value is read on its own (rare)
+            obj = np.empty(n, dtype=object)
+            obj[:] = list(values) if not isinstance(values, list | np.ndarray) else values
+            types = np.fromiter(map(type, obj), dtype=object, count=n)
+            for i in np.flatnonzero(types != str):  # noqa: E721 (exact type)
+                text, kind = _category_text(obj[i])
+                if text is None:
+                    problems[int(i)] = (
+                        kind if kind == "is required" else f"{spec.category_rule} (got {kind})"
+                    )
+                obj[i] = text or ""
+            column = obj.astype(str)
+        uniq, inverse = np.unique(column, return_inverse=True)
+        texts = uniq.tolist()
+    mapped = np.array([spec.lookup.get(fold(t), -1) for t in texts], dtype=np.int64)
+    index = mapped[inverse.reshape(-1)]
+    for i in np.flatnonzero(index < 0).tolist():
+        if i in problems:
+            continue
+        text = texts[int(inverse.reshape(-1)[i])]
+        problems[i] = (
+            "is required" if not text.strip() else f"{spec.category_rule} (got {_shown(text)!r})"
+        )
+    return index.astype(np.float64), problems
+
+
+def _check_category(spec: FeatureSpec, value: Any) -> tuple[float, str | None]:
+    """The category rule for one value: (index, error)."""
+    text, kind = _category_text(value)
+    if text is None:
+        return 0.0, "is required" if kind == "is required" else f"{spec.category_rule} (got {kind})"
+    index = spec.lookup.get(fold(text))
+    if index is None:
+        if not text.strip():
+            return 0.0, "is required"
+        return 0.0, f"{spec.category_rule} (got {_shown(text)!r})"
+    return float(index), None
+
+
 def _merge(target: dict[int, str], source: dict[int, str], prefix: str) -> None:
     for row, message in source.items():
         text = f"{prefix}{message}"
@@ -247,11 +331,21 @@ def validate_table(
         column = columns[spec.name]
         if len(column) != n_rows:
             raise ValidationError([FieldError(spec.name, f"column must have {n_rows} values")])
-        x, problems = _column_to_float(column)
-        bad, spec_warnings = _check_rules(spec, x, problems)
+        if spec.is_category:
+            x, problems = _column_to_category(spec, column)
+            bad = np.zeros(n_rows, dtype=bool)
+            if problems:
+                bad[np.fromiter(problems.keys(), dtype=np.intp, count=len(problems))] = True
+            spec_warnings: dict[int, str] = {}
+            placeholder = 0.0
+        else:
+            x, problems = _column_to_float(column)
+            bad, spec_warnings = _check_rules(spec, x, problems)
+            placeholder = spec.training_min
         valid &= ~bad
-        # A placeholder inside the accepted range keeps the model's input sane for bad rows.
-        x = np.where(bad, spec.training_min, x)
+        # A placeholder inside the accepted range keeps the model's input sane for bad rows,
+        # which are never reported with a score.
+        x = np.where(bad, placeholder, x)
         X[:, j] = x
         _merge(errors, problems, f"{spec.name}: ")
         _merge(warnings, spec_warnings, "")
@@ -301,7 +395,11 @@ def validate_record(features: Sequence[FeatureSpec], record: Mapping[str, Any]) 
     values: list[float] = []
     warnings: list[str] = []
     for spec in features:
-        x, message, warning = _check_scalar(spec, record.get(spec.name))
+        if spec.is_category:
+            x, message = _check_category(spec, record.get(spec.name))
+            warning = None
+        else:
+            x, message, warning = _check_scalar(spec, record.get(spec.name))
         values.append(x)
         if message is not None:
             field_errors.append(FieldError(spec.name, message))

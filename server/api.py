@@ -87,6 +87,13 @@ def model_card(name: str) -> Response:
     return json_response(dict(_model(name).card.raw))
 
 
+@api.get("/v1/models/<name>/schema")
+def model_request_schema(name: str) -> Response:
+    """One applicant row of the model as JSON Schema, built from its card."""
+    schema = _model(name).card.request_schema()
+    return Response(orjson.dumps(schema), mimetype="application/schema+json")
+
+
 @api.route("/v1/predict", methods=["GET", "POST"])
 def predict() -> Response:
     if request.method == "GET":

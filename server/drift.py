@@ -1,7 +1,8 @@
 """Drift: where live inputs fall in the training distribution, and the population stability index.
 
-Each feature's reference is its training distribution cut at the training deciles
-(ties merged, so an integer feature may have fewer bins). The query log stores, per
+Each numeric feature's reference is its training distribution cut at the training
+deciles (ties merged, so an integer feature may have fewer bins); a category feature has
+one bin per category. The query log stores, per
 request, how many scored rows fell in each bin; the statistics add those counts over a
 window and compare them with the training shares:
 
@@ -10,33 +11,27 @@ window and compare them with the training shares:
 with the usual reading: below 0.1 stable, 0.1 to 0.25 moderate shift, 0.25 and above a
 significant shift.
 
-Where the reference comes from, in order of preference:
-
-1. ``training_distribution`` in the card's feature entry (``edges`` and ``shares``),
-   written by the training code from the training split;
-2. the shipped training data, ``training/data/german_credit.csv``, when its sha256 is the
-   one the card records (all 1,000 rows: the training split plus the hold-out);
-3. none: drift is reported as unavailable, with the reason.
+The reference is ``training_distribution`` in the card's feature entries (``edges`` and
+``shares`` for numbers, ``codes`` and ``shares`` for categories), written by the training
+code from the training split. A card without it (written before it existed) has no
+drift reference, and drift is reported as unavailable with the reason.
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from creditscorer.distribution import training_distribution
 from creditscorer.scoring import Model
 
 SCORE_BINS = 20  # the score histogram: 20 bins of width 0.05 over [0, 1]
 MODERATE, SIGNIFICANT = 0.1, 0.25
 SHARE_FLOOR = 1e-4  # an empty bin counts as this share, so that the logarithm stays finite
-TRAINING_CSV = Path(__file__).resolve().parent.parent / "training" / "data" / "german_credit.csv"
 
 
 @dataclass(frozen=True)
@@ -46,6 +41,7 @@ class FeatureReference:
     name: str
     edges: np.ndarray  # bin i holds edges[i-1] <= x < edges[i]; the outer bins are open
     shares: np.ndarray  # len(edges) + 1 shares that sum to 1
+    categories: tuple[str, ...] | None = None  # a category feature's codes, one bin each
 
     def bins(self, values: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.edges, values, side="right")
@@ -67,39 +63,35 @@ class Reference:
     features: tuple[FeatureReference, ...]
 
 
+def _feature_reference(feature: dict[str, Any]) -> FeatureReference | None:
+    distribution = feature.get("training_distribution")
+    if not isinstance(distribution, dict):
+        return None
+    shares = np.asarray(distribution["shares"], dtype=np.float64)
+    if feature.get("type") == "category":
+        codes = tuple(str(c) for c in distribution.get("codes", ()))
+        if codes != tuple(str(c["code"]) for c in feature["categories"]) or len(codes) != len(
+            shares
+        ):
+            return None
+        # Category i is the matrix value i; edges between the indices make each its own bin.
+        edges = np.arange(len(codes) - 1, dtype=np.float64) + 0.5
+        return FeatureReference(feature["name"], edges, shares, codes)
+    edges = np.asarray(distribution["edges"], dtype=np.float64)
+    if shares.shape != (len(edges) + 1,):
+        return None
+    return FeatureReference(feature["name"], edges, shares)
+
+
 def _from_card(model: Model) -> Reference | None:
+    """The card's ``training_distribution`` of every feature, or None if one lacks it."""
     found = []
     for feature in model.card.raw.get("features", []):
-        distribution = feature.get("training_distribution")
-        if not isinstance(distribution, dict):
+        reference = _feature_reference(feature)
+        if reference is None:
             return None
-        edges = np.asarray(distribution["edges"], dtype=np.float64)
-        shares = np.asarray(distribution["shares"], dtype=np.float64)
-        if shares.shape != (len(edges) + 1,):
-            return None
-        found.append(FeatureReference(feature["name"], edges, shares))
+        found.append(reference)
     return Reference("card: training_distribution", tuple(found)) if found else None
-
-
-def _from_shipped_data(model: Model) -> Reference | None:
-    recorded = model.card.raw.get("data", {}).get("sha256")
-    try:
-        data = TRAINING_CSV.read_bytes()
-    except OSError:
-        return None
-    if not recorded or hashlib.sha256(data).hexdigest() != recorded:
-        return None
-    from training.data import parse_labelled_csv
-
-    dataset = parse_labelled_csv(data, TRAINING_CSV.name, features=tuple(model.card.feature_names))
-    features = []
-    for j, name in enumerate(model.card.feature_names):
-        edges, shares = training_distribution(dataset.X[:, j])
-        features.append(FeatureReference(name, edges, shares))
-    return Reference(
-        f"training data {TRAINING_CSV.name} (sha256 matches the card; all {dataset.n_rows} rows)",
-        tuple(features),
-    )
 
 
 _cache: dict[tuple[str, str], Reference | None] = {}
@@ -112,7 +104,7 @@ def reference_for(model: Model) -> Reference | None:
     if key not in _cache:
         with _lock:
             if key not in _cache:
-                _cache[key] = _from_card(model) or _from_shipped_data(model)
+                _cache[key] = _from_card(model)
     return _cache[key]
 
 

@@ -213,8 +213,8 @@ def _drift(model: Model, counts: dict[str, Counter]) -> dict[str, Any]:
     }
     if reference is None:
         result["note"] = (
-            "no training distribution: the card has no training_distribution and the "
-            "shipped training data is not the data the card names"
+            "no training distribution: the card (written before cards recorded one) has no "
+            "training_distribution; retrain the model to get one"
         )
         return result
     for feature in reference.features:
@@ -224,16 +224,17 @@ def _drift(model: Model, counts: dict[str, Counter]) -> dict[str, Any]:
                 actual[i] += count
         result["rows"] = max(result["rows"], int(actual.sum()))
         value = drift.psi(feature.shares, actual)
-        result["features"].append(
-            {
-                "feature": feature.name,
-                "psi": None if value is None else round(value, 4),
-                "band": drift.band(value),
-                "edges": [float(e) for e in feature.edges],
-                "expected": [round(float(s), 4) for s in feature.shares],
-                "actual": [int(c) for c in actual],
-            }
-        )
+        entry = {
+            "feature": feature.name,
+            "psi": None if value is None else round(value, 4),
+            "band": drift.band(value),
+            "edges": [float(e) for e in feature.edges],
+            "expected": [round(float(s), 4) for s in feature.shares],
+            "actual": [int(c) for c in actual],
+        }
+        if feature.categories is not None:
+            entry["categories"] = list(feature.categories)
+        result["features"].append(entry)
     return result
 
 

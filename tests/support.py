@@ -25,3 +25,27 @@ def require_part(available: bool, reason: str) -> None:
     if strict():
         pytest.fail(f"{reason} ({STRICT_ENV}=1: missing parts fail in CI)", pytrace=False)
     pytest.skip(reason)
+
+
+# One applicant of the full-attribute German Credit models (logistic_full, forest_full),
+# with some categories by code and some by label, as a client may send them.
+FULL_APPLICANT = {
+    "checking_status": "A11",
+    "duration": 24,
+    "credit_history": "existing credits paid back duly till now",
+    "purpose": "A43",
+    "amount": 4000,
+    "savings": "< 100 DM",
+    "employment_since": "A73",
+    "installment_rate": 3,
+    "other_debtors": "none",
+    "residence_since": 2,
+    "property": "A123",
+    "age": 35,
+    "other_installment_plans": "A143",
+    "housing": "own",
+    "existing_credits": 1,
+    "job": "A173",
+    "people_liable": 1,
+    "telephone": "A191",
+}

@@ -63,7 +63,7 @@ def test_client_request_id_is_echoed_and_a_bad_one_replaced(live_server):
 
 def test_model_routes_show_cards(live_server):
     models = live_server.get("/v1/models").json()["models"]
-    assert {m["name"] for m in models} == {"logistic", "forest"}
+    assert {m["name"] for m in models} == {"logistic", "forest", "logistic_full", "forest_full"}
     card = live_server.get("/v1/models/forest").json()
     assert card["algorithm"] == "RandomForestClassifier"
     assert set(card["metrics"]) >= {"cv", "holdout"}

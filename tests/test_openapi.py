@@ -10,6 +10,7 @@ import requests
 import yaml
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from support import FULL_APPLICANT
 
 SPEC_FILE = Path(__file__).resolve().parent.parent / "server" / "openapi.yaml"
 SPEC = yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
@@ -98,6 +99,17 @@ CASES = [
     ("GET", "/v1/models", {}, 200),
     ("GET", "/v1/models/forest", {}, 200),
     ("GET", "/v1/models/nope", {}, 404),
+    ("GET", "/v1/models/logistic_full", {}, 200),
+    ("GET", "/v1/models/logistic_full/schema", {}, 200),
+    ("GET", "/v1/models/nope/schema", {}, 404),
+    ("POST", "/v1/predict", {"json": {"model": "logistic_full", **FULL_APPLICANT}}, 200),
+    (
+        "POST",
+        "/v1/predict",
+        {"json": {"model": "forest_full", **FULL_APPLICANT, "purpose": "yacht"}},
+        400,
+    ),
+    ("GET", "/v1/predict", {"params": {"model": "logistic_full", **FULL_APPLICANT}}, 200),
     ("GET", "/v1/predict", {"params": APPLICANT}, 200),
     ("GET", "/v1/predict", {"params": {**APPLICANT, "format": "text"}}, 200),
     ("GET", "/v1/predict", {"params": {**APPLICANT, "age": 7}}, 400),

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from support import PROJECT_ROOT, require_part
 
+from creditscorer.distribution import training_distribution
 from server import create_app, drift
 from server.problems import ApiError
 from server.querylog import query_log, utcnow
@@ -107,7 +108,7 @@ def test_psi_bands(value, band):
 
 def test_training_distribution_bins_are_deciles_that_cover_every_value():
     values = np.arange(1000, dtype=float)
-    edges, shares = drift.training_distribution(values)
+    edges, shares = training_distribution(values)
     assert len(edges) == 9
     assert shares.sum() == pytest.approx(1.0)
     assert np.allclose(shares, 0.1, atol=0.002)

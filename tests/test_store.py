@@ -45,7 +45,7 @@ def test_missing_artifact_is_refused(store_copy):
 def test_unknown_model_lists_the_known_ones(store_copy):
     with pytest.raises(UnknownModelError) as caught:
         ModelStore(store_copy).get("boosting")
-    assert caught.value.known == ["forest", "logistic"]
+    assert caught.value.known == ["forest", "forest_full", "logistic", "logistic_full"]
 
 
 @pytest.mark.parametrize("name", ["../forest", "Forest ", "", "x" * 100])
@@ -72,3 +72,17 @@ def test_store_follows_a_pointer_switch_without_restart(store_copy):
 def test_pointer_cannot_point_outside_the_model_folder(store_copy):
     with pytest.raises(ValueError, match="no version folder"):
         write_pointer(store_copy / "logistic", "../forest")
+
+
+def test_a_model_folder_added_or_removed_is_seen_without_restart(store_copy):
+    model_store = ModelStore(store_copy)
+    assert "logistic_copy" not in model_store.names()
+    model_store.get("logistic")
+    shutil.copytree(store_copy / "logistic", store_copy / "logistic_copy")
+    assert "logistic_copy" in model_store.names()
+    copy = model_store.get("logistic_copy")
+    assert copy.version == model_store.get("logistic").version
+    shutil.rmtree(store_copy / "logistic_copy")
+    assert "logistic_copy" not in model_store.names()
+    with pytest.raises(UnknownModelError):
+        model_store.get("logistic_copy")

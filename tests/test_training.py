@@ -11,7 +11,7 @@ import pytest
 
 from creditscorer.card import ModelCard
 from creditscorer.store import read_pointer
-from training import train_all
+from training import MODEL_NAMES, train_all
 from training.train import choose_threshold, expected_cost
 
 DATA = Path(__file__).resolve().parent.parent / "training" / "data" / "german_credit.csv"
@@ -19,7 +19,7 @@ DATA = Path(__file__).resolve().parent.parent / "training" / "data" / "german_cr
 
 def load_cards(root: Path) -> dict[str, dict]:
     cards = {}
-    for name in ["logistic", "forest"]:
+    for name in MODEL_NAMES:
         folder = root / name / read_pointer(root / name)
         cards[name] = json.loads((folder / "card.json").read_text())
     return cards

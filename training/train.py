@@ -15,7 +15,7 @@ import platform
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -25,55 +25,56 @@ import numpy as np
 
 from creditscorer.card import CARD_FILE
 from creditscorer.distribution import training_distribution
+from creditscorer.explain import DEFAULT_PERMUTATIONS, MAX_EXACT_FEATURES
 from creditscorer.scoring import JOBLIB_FILE, ONNX_FILE
 from creditscorer.store import POINTER, write_pointer
-from training.data import FEATURES, Dataset, load_csv
+from training import german, report
+from training.data import Dataset, load_csv
 
 SEED = 1994
-MODEL_NAMES = ("logistic", "forest")
 DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "german_credit.csv"
 N_FOLDS = 5
 HOLDOUT_SHARE = 0.2
 BACKGROUND_SIZE = 32
-AUC_TOLERANCE = 0.005  # a cheaper forest within this CV AUC of the best one wins
+AUC_TOLERANCE = 0.005  # a cheaper candidate within this CV AUC of the best one wins
 COST_BAD_APPROVED = 5.0  # UCI cost matrix: a bad applicant approved
 COST_GOOD_DECLINED = 1.0  # a good applicant declined
 THRESHOLD_GRID = np.round(np.arange(0.02, 0.9801, 0.005), 3)
+ALGORITHMS = ("logistic", "forest")
 
-FEATURE_SCHEMA: list[dict[str, Any]] = [
-    {
-        "name": "duration",
-        "type": "integer",
-        "unit": "months",
-        "description": "Duration of the credit",
-        "accepted": {"min": 1, "max": 120},
-    },
-    {
-        "name": "amount",
-        "type": "number",
-        "unit": "DM",
-        "description": "Credit amount",
-        "accepted": {"min": 0, "min_exclusive": True, "max": 1_000_000},
-    },
-    {
-        "name": "age",
-        "type": "integer",
-        "unit": "years",
-        "description": "Age of the applicant",
-        "accepted": {"min": 18, "max": 100},
-    },
-]
 
-LIMITATIONS = (
-    "Three predictors (duration, amount, age) carry little of the credit risk in this data: "
-    "cross-validated ROC AUC is about 0.6, far below models that use the account, history "
-    "and savings attributes. Scores rank applicants only weakly, and on the hold-out split "
-    "their expected UCI cost is close to, or worse than, declining every applicant (see "
-    "baselines); use them as one input to a human decision, never alone. Trained on 1,000 "
-    "West German applicants from the 1970s "
-    "(Statlog German Credit, UCI); age is a protected attribute in many jurisdictions, so "
-    "check the legal basis before using it in decisions."
-)
+@dataclass(frozen=True)
+class Costs:
+    """The cost matrix that picks the threshold: what each kind of wrong decision costs."""
+
+    bad_approved: float = COST_BAD_APPROVED
+    good_declined: float = COST_GOOD_DECLINED
+
+
+UCI_COSTS = Costs()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A built-in model: its algorithm, its inputs and what its card says about them."""
+
+    algorithm: str
+    features: list[dict[str, Any]]
+    limitations: str
+    excluded_columns: list[dict[str, str]] = field(default_factory=list)
+
+
+RECIPES: dict[str, Recipe] = {
+    "logistic": Recipe("logistic", german.SEED_FEATURES, german.SEED_LIMITATIONS),
+    "forest": Recipe("forest", german.SEED_FEATURES, german.SEED_LIMITATIONS),
+    "logistic_full": Recipe(
+        "logistic", german.FULL_FEATURES, german.FULL_LIMITATIONS, german.EXCLUDED_COLUMNS
+    ),
+    "forest_full": Recipe(
+        "forest", german.FULL_FEATURES, german.FULL_LIMITATIONS, german.EXCLUDED_COLUMNS
+    ),
+}
+MODEL_NAMES = tuple(RECIPES)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Candidate:
 
 def _candidates(name: str, quick: bool) -> list[Candidate]:
     if name == "logistic":
-        grid = [0.1, 1.0] if quick else [0.01, 0.1, 1.0, 10.0]
+        grid = [0.1, 1.0] if quick else [0.01, 0.03, 0.1, 0.3, 1.0, 10.0]
         return [Candidate({"C": c}, cost=1.0) for c in grid]
     if name == "forest":
         sizes = [50] if quick else [50, 100, 200]
@@ -99,26 +100,43 @@ def _candidates(name: str, quick: bool) -> list[Candidate]:
             for leaf in leaves
             for depth in depths
         ]
-    raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
+    raise ValueError(f"unknown algorithm {name!r}; known: {', '.join(ALGORITHMS)}")
 
 
-def _build(name: str, params: dict[str, Any], seed: int):
+def _build(name: str, params: dict[str, Any], seed: int, features: list[dict[str, Any]]):
+    """The pipeline: one-hot for category columns (indices 0..m-1), scaling for numbers."""
+    from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     if name == "logistic":
-        classifier = LogisticRegression(C=params["C"], max_iter=1000, random_state=seed)
-        return Pipeline([("scale", StandardScaler()), ("classifier", classifier)])
-    classifier = RandomForestClassifier(
-        n_estimators=params["n_estimators"],
-        min_samples_leaf=params["min_samples_leaf"],
-        max_depth=params["max_depth"],
-        random_state=seed,
-        n_jobs=-1,
+        classifier = LogisticRegression(C=params["C"], max_iter=5000, random_state=seed)
+    else:
+        classifier = RandomForestClassifier(
+            n_estimators=params["n_estimators"],
+            min_samples_leaf=params["min_samples_leaf"],
+            max_depth=params["max_depth"],
+            random_state=seed,
+            n_jobs=-1,
+        )
+    categories = [j for j, f in enumerate(features) if f["type"] == "category"]
+    numbers = [j for j, f in enumerate(features) if f["type"] != "category"]
+    if not categories:
+        steps = [("scale", StandardScaler())] if name == "logistic" else []
+        return Pipeline([*steps, ("classifier", classifier)])
+    encoder = OneHotEncoder(
+        categories=[list(range(len(features[j]["categories"]))) for j in categories],
+        handle_unknown="ignore",
+        sparse_output=False,
     )
-    return Pipeline([("classifier", classifier)])
+    parts = [("categories", encoder, categories)]
+    if numbers:
+        parts.append(
+            ("numbers", StandardScaler() if name == "logistic" else "passthrough", numbers)
+        )
+    return Pipeline([("prepare", ColumnTransformer(parts)), ("classifier", classifier)])
 
 
 def _single_threaded(pipeline):
@@ -130,26 +148,30 @@ def _single_threaded(pipeline):
     return pipeline
 
 
-def expected_cost(y: np.ndarray, probability: np.ndarray, threshold: float) -> float:
-    """Mean UCI cost per applicant when declining at ``probability >= threshold``."""
+def expected_cost(
+    y: np.ndarray, probability: np.ndarray, threshold: float, costs: Costs = UCI_COSTS
+) -> float:
+    """Mean cost per applicant (UCI's matrix by default) when declining at ``p >= threshold``."""
     declined = probability >= threshold
     bad_approved = np.sum((y == 1) & ~declined)
     good_declined = np.sum((y == 0) & declined)
-    return float((COST_BAD_APPROVED * bad_approved + COST_GOOD_DECLINED * good_declined) / len(y))
+    return float((costs.bad_approved * bad_approved + costs.good_declined * good_declined) / len(y))
 
 
-def _metrics(y: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
+def _metrics(
+    y: np.ndarray, probability: np.ndarray, threshold: float, costs: Costs = UCI_COSTS
+) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
 
     return {
         "roc_auc": float(roc_auc_score(y, probability)),
         "accuracy": float(accuracy_score(y, probability >= threshold)),
         "brier": float(brier_score_loss(y, probability)),
-        "expected_cost": expected_cost(y, probability, threshold),
+        "expected_cost": expected_cost(y, probability, threshold, costs),
     }
 
 
-def _cross_validate(name: str, params: dict[str, Any], X, y, seed: int):
+def _cross_validate(name: str, params: dict[str, Any], X, y, seed: int, features):
     """Out-of-fold probabilities and the fold index of each row."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -157,17 +179,18 @@ def _cross_validate(name: str, params: dict[str, Any], X, y, seed: int):
     oof = np.empty(len(y))
     fold_of = np.empty(len(y), dtype=int)
     for k, (fit_idx, val_idx) in enumerate(folds.split(X, y)):
-        model = _single_threaded(_build(name, params, seed).fit(X[fit_idx], y[fit_idx]))
+        model = _single_threaded(_build(name, params, seed, features).fit(X[fit_idx], y[fit_idx]))
         oof[val_idx] = model.predict_proba(X[val_idx])[:, 1]
         fold_of[val_idx] = k
     return oof, fold_of
 
 
-def choose_threshold(y: np.ndarray, probability: np.ndarray) -> float:
-    """The grid threshold with the least UCI cost; ties go to the one nearest 1/6."""
-    costs = np.array([expected_cost(y, probability, t) for t in THRESHOLD_GRID])
-    best = np.flatnonzero(np.isclose(costs, costs.min()))
-    return float(THRESHOLD_GRID[best[np.argmin(np.abs(THRESHOLD_GRID[best] - 1 / 6))]])
+def choose_threshold(y: np.ndarray, probability: np.ndarray, costs: Costs = UCI_COSTS) -> float:
+    """The grid threshold with the least cost; ties go to the one nearest the calibrated optimum."""
+    totals = np.array([expected_cost(y, probability, t, costs) for t in THRESHOLD_GRID])
+    best = np.flatnonzero(np.isclose(totals, totals.min()))
+    optimum = costs.good_declined / (costs.good_declined + costs.bad_approved)
+    return float(THRESHOLD_GRID[best[np.argmin(np.abs(THRESHOLD_GRID[best] - optimum))]])
 
 
 def _summarise(values: list[float]) -> dict[str, float]:
@@ -188,16 +211,43 @@ def _export_onnx(pipeline, n_features: int) -> bytes:
     return onnx_model.SerializeToString()
 
 
-def _background(X: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A weighted summary of the training rows: k-means centres on standardised features."""
+def _design(X: np.ndarray, features: list[dict[str, Any]]) -> np.ndarray:
+    """Standardised numbers and one-hot categories: the space the background is clustered in."""
+    parts = []
+    for j, feature in enumerate(features):
+        column = X[:, j]
+        if feature["type"] == "category":
+            parts.append(np.eye(len(feature["categories"]))[column.astype(np.intp)])
+        else:
+            std = column.std() or 1.0
+            parts.append(((column - column.mean()) / std)[:, None])
+    return np.hstack(parts)
+
+
+def _background(
+    X: np.ndarray, seed: int, features: list[dict[str, Any]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A weighted summary of the training rows: k-means on the standardised design.
+
+    With numbers only, the centres themselves (as before). With a category feature a
+    centre would hold fractional categories, so each centre is replaced by the training
+    row nearest to it, and rows chosen twice merge their weights.
+    """
     from sklearn.cluster import KMeans
 
-    mean, std = X.mean(axis=0), X.std(axis=0)
+    design = _design(X, features)
     k = min(BACKGROUND_SIZE, len(X))
-    kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed).fit((X - mean) / std)
-    centres = kmeans.cluster_centers_ * std + mean
+    kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(design)
     weights = np.bincount(kmeans.labels_, minlength=k) / len(X)
-    return np.round(centres, 6), weights
+    if all(f["type"] != "category" for f in features):
+        mean, std = X.mean(axis=0), X.std(axis=0)
+        std[std == 0] = 1.0
+        return np.round(kmeans.cluster_centers_ * std + mean, 6), weights
+    distances = ((design[None, :, :] - kmeans.cluster_centers_[:, None, :]) ** 2).sum(axis=-1)
+    nearest = distances.argmin(axis=1)
+    rows, inverse = np.unique(nearest, return_inverse=True)
+    merged = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(rows))
+    return X[rows], merged
 
 
 def _libraries() -> dict[str, str]:
@@ -216,25 +266,76 @@ def _trained_at() -> datetime:
     return datetime.now(tz=UTC).replace(microsecond=0)
 
 
-def _max_onnx_difference(pipeline, onnx_bytes: bytes, X: np.ndarray) -> float:
+def _probe(X: np.ndarray, features: list[dict[str, Any]], n: int = 2000) -> np.ndarray:
+    """The data plus random rows across each feature's accepted range (or all categories)."""
+    rng = np.random.default_rng(SEED)
+    columns = []
+    for feature in features:
+        if feature["type"] == "category":
+            columns.append(rng.integers(0, len(feature["categories"]), n).astype(float))
+            continue
+        lo, hi = float(feature["accepted"]["min"]), float(feature["accepted"]["max"])
+        values = rng.uniform(lo, hi, n)
+        if feature["type"] == "integer":
+            values = np.clip(np.round(values), np.ceil(lo), np.floor(hi))
+        columns.append(values)
+    return np.vstack([X, np.column_stack(columns)])
+
+
+def _onnx_predictor(onnx_bytes: bytes):
     import onnxruntime as ort
 
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(SEED)
-    probe = np.vstack(
-        [
-            X,
-            np.column_stack(
-                [
-                    rng.integers(1, 121, 2000),
-                    rng.uniform(1, 1_000_000, 2000),
-                    rng.integers(18, 101, 2000),
-                ]
-            ),
-        ]
-    )
-    onnx_p = session.run([session.get_outputs()[-1].name], {"features": probe})[0][:, 1]
-    return float(np.max(np.abs(onnx_p - pipeline.predict_proba(probe)[:, 1])))
+    output = session.get_outputs()[-1].name
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        return session.run([output], {"features": np.ascontiguousarray(X, np.float64)})[0][:, 1]
+
+    return predict
+
+
+def _category_distribution(column: np.ndarray, feature: dict[str, Any]) -> dict[str, Any]:
+    m = len(feature["categories"])
+    counts = np.bincount(column.astype(np.intp), minlength=m)
+    return {
+        "codes": [c["code"] for c in feature["categories"]],
+        "shares": [round(float(s), 6) for s in counts / counts.sum()],
+    }
+
+
+def _feature_entries(features: list[dict[str, Any]], X_train: np.ndarray) -> list[dict[str, Any]]:
+    entries = []
+    for j, spec in enumerate(features):
+        column = X_train[:, j]
+        if spec["type"] == "category":
+            entries.append({**spec, "training_distribution": _category_distribution(column, spec)})
+            continue
+        edges, shares = training_distribution(column)
+        entries.append(
+            {
+                **spec,
+                "training_range": {"min": _plain(column.min()), "max": _plain(column.max())},
+                "training_distribution": {
+                    "edges": [_plain(round(float(e), 6)) for e in edges],
+                    "shares": [round(float(s), 6) for s in shares],
+                },
+            }
+        )
+    return entries
+
+
+def fairness_groups(
+    dataset: Dataset, rows: np.ndarray, specs: list[dict[str, Any]]
+) -> dict[str, np.ndarray]:
+    """Each fairness grouping's label for ``rows`` of the data; groupings whose column is absent
+    are left out."""
+    groups = {}
+    for spec in specs:
+        raw = dataset.columns.get(spec["column"])
+        if raw is None:
+            continue
+        groups[spec["name"]] = report.group_labels(spec, raw[rows])
+    return groups
 
 
 def train_model(
@@ -244,28 +345,44 @@ def train_model(
     quick: bool = False,
     seed: int = SEED,
     promote: bool = True,
+    algorithm: str | None = None,
+    limitations: str = "",
+    excluded_columns: list[dict[str, str]] | None = None,
+    groups: list[dict[str, Any]] | None = None,
+    costs: Costs = UCI_COSTS,
+    target_meaning: str = "1 = bad credit risk (UCI class 2), 0 = good",
 ) -> tuple[Path, dict[str, Any]]:
-    """Train one model on ``dataset``; write its version folder; return (folder, card)."""
+    """Train one model on ``dataset``; write its version folder; return (folder, card).
+
+    A built-in name (``RECIPES``) supplies the algorithm, limitations and excluded columns
+    when they are not given; ``python -m training fit`` passes its own.
+    """
     import joblib
+    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
 
+    recipe = RECIPES.get(name)
+    algorithm = algorithm or (recipe.algorithm if recipe else "logistic")
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
+    if recipe is not None:
+        limitations = limitations or recipe.limitations
+        excluded_columns = recipe.excluded_columns if excluded_columns is None else excluded_columns
+    groups = german.FAIRNESS_GROUPS if groups is None else groups
+    features = dataset.features
     started = time.perf_counter()
     X, y = dataset.X, dataset.y
     idx_train, idx_holdout = train_test_split(
         np.arange(len(y)), test_size=HOLDOUT_SHARE, stratify=y, random_state=seed
     )
-    X_train, y_train, X_holdout, y_holdout = (
-        X[idx_train],
-        y[idx_train],
-        X[idx_holdout],
-        y[idx_holdout],
-    )
+    X_train, y_train = X[idx_train], y[idx_train]
+    X_holdout, y_holdout = X[idx_holdout], y[idx_holdout]
 
     grid = []
-    for candidate in _candidates(name, quick):
-        oof, fold_of = _cross_validate(name, candidate.params, X_train, y_train, seed)
-        from sklearn.metrics import roc_auc_score
-
+    for candidate in _candidates(algorithm, quick):
+        oof, fold_of = _cross_validate(
+            algorithm, candidate.params, X_train, y_train, seed, features
+        )
         aucs = [roc_auc_score(y_train[fold_of == k], oof[fold_of == k]) for k in range(N_FOLDS)]
         grid.append(
             {"candidate": candidate, "auc": float(np.mean(aucs)), "oof": oof, "fold_of": fold_of}
@@ -275,47 +392,44 @@ def train_model(
     chosen = min(good_enough, key=lambda g: (g["candidate"].cost, -g["auc"]))
     params = chosen["candidate"].params
 
-    threshold = choose_threshold(y_train, chosen["oof"])
+    threshold = choose_threshold(y_train, chosen["oof"], costs)
     fold_metrics = [
-        _metrics(y_train[chosen["fold_of"] == k], chosen["oof"][chosen["fold_of"] == k], threshold)
+        _metrics(
+            y_train[chosen["fold_of"] == k], chosen["oof"][chosen["fold_of"] == k], threshold, costs
+        )
         for k in range(N_FOLDS)
     ]
     cv = {key: _summarise([m[key] for m in fold_metrics]) for key in fold_metrics[0]}
 
-    pipeline = _single_threaded(_build(name, params, seed).fit(X_train, y_train))
+    pipeline = _single_threaded(_build(algorithm, params, seed, features).fit(X_train, y_train))
     classifier = pipeline.steps[-1][1]
-    holdout = _metrics(y_holdout, pipeline.predict_proba(X_holdout)[:, 1], threshold)
+    holdout_probability = pipeline.predict_proba(X_holdout)[:, 1]
+    holdout = _metrics(y_holdout, holdout_probability, threshold, costs)
 
     onnx_bytes = _export_onnx(pipeline, X.shape[1])
-    difference = _max_onnx_difference(pipeline, onnx_bytes, X)
+    predict = _onnx_predictor(onnx_bytes)
+    probe = _probe(X, features)
+    difference = float(np.max(np.abs(predict(probe) - pipeline.predict_proba(probe)[:, 1])))
     if difference > 1e-6:
         raise RuntimeError(f"{name}: ONNX export differs from scikit-learn by {difference:.2e}")
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer, compress=3)
     joblib_bytes = buffer.getvalue()
 
-    background, weights = _background(X_train, seed)
-    base_value = float(pipeline.predict_proba(background)[:, 1] @ weights)
+    background, weights = _background(X_train, seed, features)
+    explanation = _explanation(predict, background, weights, X_holdout, seed, quick)
 
     trained_at = _trained_at()
     onnx_sha = hashlib.sha256(onnx_bytes).hexdigest()
     version = f"{trained_at:%Y%m%dT%H%M%SZ}-{onnx_sha[:6]}"
-    features = []
-    for j, spec in enumerate(FEATURE_SCHEMA):
-        low, high = X_train[:, j].min(), X_train[:, j].max()
-        edges, shares = training_distribution(X_train[:, j])
-        features.append(
-            {
-                **spec,
-                "training_range": {"min": _plain(low), "max": _plain(high)},
-                "training_distribution": {
-                    "edges": [_plain(round(float(e), 6)) for e in edges],
-                    "shares": [round(float(s), 6) for s in shares],
-                },
-            }
-        )
+    fairness = report.fairness_table(
+        y_holdout,
+        holdout_probability,
+        threshold,
+        fairness_groups(dataset, idx_holdout, groups),
+    )
     card = {
-        "schema_version": 1,
+        "schema_version": 2,
         "name": name,
         "version": version,
         "algorithm": type(classifier).__name__,
@@ -332,34 +446,38 @@ def train_model(
             ],
             "chosen": params,
         },
-        "features": features,
+        "features": _feature_entries(features, X_train),
+        "excluded_columns": list(excluded_columns or []),
+        "onnx": {"input": "matrix"},
         "target": {
             "name": "default",
-            "meaning": "1 = bad credit risk (UCI class 2), 0 = good",
+            "meaning": target_meaning,
             "base_rate_training": float(y_train.mean()),
         },
         "threshold": {
             "value": threshold,
             "method": (
-                "minimises the mean UCI cost (a bad applicant approved costs "
-                f"{COST_BAD_APPROVED:g}, a good one declined costs {COST_GOOD_DECLINED:g}) "
-                "over the "
-                "out-of-fold CV probabilities of the training split, on a grid of step 0.005"
+                f"minimises the mean cost (a bad applicant approved costs {costs.bad_approved:g}, "
+                f"a good one declined costs {costs.good_declined:g}) over the out-of-fold CV "
+                "probabilities of the training split, on a grid of step 0.005"
             ),
             "calibrated_optimum": round(
-                COST_GOOD_DECLINED / (COST_GOOD_DECLINED + COST_BAD_APPROVED), 4
+                costs.good_declined / (costs.good_declined + costs.bad_approved), 4
             ),
             "decision_rule": "decline when probability_default >= threshold, else approve",
-            "cost_matrix": {"bad_approved": COST_BAD_APPROVED, "good_declined": COST_GOOD_DECLINED},
+            "cost_matrix": {
+                "bad_approved": costs.bad_approved,
+                "good_declined": costs.good_declined,
+            },
         },
         "baselines": {
             "holdout_expected_cost_decline_everyone": expected_cost(
-                y_holdout, np.ones(len(y_holdout)), threshold
+                y_holdout, np.ones(len(y_holdout)), threshold, costs
             ),
             "holdout_expected_cost_approve_everyone": expected_cost(
-                y_holdout, np.zeros(len(y_holdout)), threshold
+                y_holdout, np.zeros(len(y_holdout)), threshold, costs
             ),
-            "notes": "what the UCI cost would be without a model, for comparison",
+            "notes": "what the cost would be without a model, for comparison",
         },
         "metrics": {
             "cv": cv,
@@ -371,29 +489,23 @@ def train_model(
                 "tuning or choosing the threshold."
             ),
         },
+        "calibration": report.calibration_table(y_holdout, holdout_probability),
+        "fairness": fairness,
         "rows": {"total": len(y), "train": len(y_train), "holdout": len(y_holdout)},
         "data": {"source": dataset.source, "sha256": dataset.sha256},
-        "explanation": {
-            "method": (
-                "exact interventional Shapley values of probability_default against a weighted "
-                f"background of {len(weights)} k-means centres of the training split"
-            ),
-            "base_value": base_value,
-            "background": background.tolist(),
-            "background_weights": weights.tolist(),
-        },
+        "explanation": explanation,
         "seed": seed,
         "onnx_max_abs_difference": difference,
         "trained_at": trained_at.isoformat().replace("+00:00", "Z"),
         "training_seconds": round(time.perf_counter() - started, 2),
         "libraries": _libraries(),
-        "limitations": LIMITATIONS,
+        "limitations": limitations,
         "artifacts": {
             JOBLIB_FILE: hashlib.sha256(joblib_bytes).hexdigest(),
             ONNX_FILE: onnx_sha,
         },
     }
-    folder = _publish(
+    folder = publish_version(
         Path(out_root) / name,
         version,
         {
@@ -407,7 +519,55 @@ def train_model(
     return folder, card
 
 
-def _publish(model_folder: Path, version: str, files: dict[str, bytes]) -> Path:
+def explanation_block(
+    predict,
+    background: np.ndarray,
+    weights: np.ndarray,
+    applicants: np.ndarray,
+    seed: int,
+    quick: bool,
+) -> dict[str, Any]:
+    """The card's ``explanation``: method, background, and for wide models the measured error."""
+    k = background.shape[1]
+    method = "exact" if k <= MAX_EXACT_FEATURES else "permutation"
+    base_value = float(predict(background) @ (weights / weights.sum()))
+    block: dict[str, Any] = {"method": method}
+    if method == "exact":
+        block["description"] = (
+            "exact interventional Shapley values of probability_default over all "
+            f"{2**k} coalitions, against a weighted background of {len(weights)} rows "
+            "summarising the training split (k-means)"
+        )
+    else:
+        block["description"] = (
+            "a seeded, antithetic permutation estimate of interventional Shapley values of "
+            f"probability_default: {DEFAULT_PERMUTATIONS} permutations (one antithetic pair) "
+            f"per background row, {len(weights)} weighted background rows (training rows "
+            "nearest the k-means centres); contributions sum exactly to "
+            "probability_default - base_probability"
+        )
+        block["permutations"] = DEFAULT_PERMUTATIONS
+        block["error_vs_exact"] = report.reason_error(
+            predict,
+            applicants,
+            background,
+            weights,
+            DEFAULT_PERMUTATIONS,
+            seed,
+            applicants=3 if quick else 20,
+            background_rows=4 if quick else 8,
+        )
+    block["seed"] = seed
+    block["base_value"] = base_value
+    block["background"] = background.tolist()
+    block["background_weights"] = weights.tolist()
+    return block
+
+
+_explanation = explanation_block
+
+
+def publish_version(model_folder: Path, version: str, files: dict[str, bytes]) -> Path:
     """Write a complete version folder under a temporary name, then rename it into place."""
     model_folder.mkdir(parents=True, exist_ok=True)
     target = model_folder / version
@@ -438,20 +598,29 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def german_dataset(features: list[dict[str, Any]], data: Path = DEFAULT_DATA) -> Dataset:
+    return load_csv(data, features)
+
+
 def train_all(
-    out_root: Path, data: Path = DEFAULT_DATA, quick: bool = False, names=MODEL_NAMES
+    out_root: Path, data: Path = DEFAULT_DATA, quick: bool = False, names=MODEL_NAMES, log=None
 ) -> dict[str, dict[str, Any]]:
-    """Train every model on ``data`` into ``out_root``; return the cards by name."""
-    dataset = load_csv(data)
-    return {name: train_model(name, dataset, out_root, quick=quick)[1] for name in names}
+    """Train the built-in models on ``data`` into ``out_root``; return the cards by name."""
+    cards = {}
+    for i, name in enumerate(names, start=1):
+        if log is not None:
+            log(f"training {name} ({i}/{len(names)})…")
+        dataset = german_dataset(RECIPES[name].features, data)
+        cards[name] = train_model(name, dataset, out_root, quick=quick)[1]
+    return cards
 
 
-def ensure_models(out_root: Path, quick: bool = False) -> list[str]:
-    """Train the models that have no current version yet; return the names trained."""
+def ensure_models(out_root: Path, quick: bool = False, log=None) -> list[str]:
+    """Train the built-in models that have no current version yet; return the names trained."""
     missing = [n for n in MODEL_NAMES if not (Path(out_root) / n / POINTER).is_file()]
     if missing:
-        train_all(out_root, quick=quick, names=missing)
+        train_all(out_root, quick=quick, names=missing, log=log)
     return missing
 
 
-__all__ = ["FEATURES", "expected_cost", "train_all", "train_model"]
+__all__ = ["MODEL_NAMES", "RECIPES", "expected_cost", "train_all", "train_model"]
