@@ -24,6 +24,7 @@ class Settings:
     onnx_threads: int = 1
     train_if_missing: bool = True
     # keys and retraining
+    key_open_recheck_seconds: float = 1.0  # see server.keys: how long "no key exists" holds
     cors_origins: str = ""  # comma-separated browser origins allowed to call the API; "*": any
     retrain_max_auc_drop: float = 0.01  # the gate: new hold-out AUC >= current - this
     retrain_quick: bool = False  # small tuning grids (tests, quick demos)

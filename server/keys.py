@@ -7,8 +7,16 @@ password hash (bcrypt, scrypt, Argon2) protects guessable passwords; a 256-bit r
 secret cannot be guessed, so a slow hash would add tens of milliseconds to every request
 and no protection. Hashes are compared with ``hmac.compare_digest`` (constant time).
 
-Revocation takes effect at once in every worker process because the key is looked up
-in the database on every request (one primary-key SELECT; no cache to go stale).
+Revocation takes effect at once in every worker process because a presented key is
+looked up in the database on every request (one primary-key SELECT; no cache to go stale).
+
+Open mode (no active key at all) is the one answer that is remembered: finding out that
+no key exists costs every key-less request a database round trip, a third of the time a
+score takes in-process. A worker trusts its last "no key exists" for
+``CREDITSCORER_KEY_OPEN_RECHECK_SECONDS`` (default 1 s, 0 asks every time); a key created
+in the same process ends open mode at once, one created elsewhere (the command line,
+another worker) within that interval. Once keys exist nothing is remembered: every
+request is checked against the database, so a revoked key fails on its next request.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +33,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from sqlalchemy.engine import Engine
 
 from server import db
@@ -102,6 +112,21 @@ def create_tables(engine: Engine) -> None:
     db.create_tables(engine, tables=[api_keys])
 
 
+class _KeyChanges:
+    """Counts key changes made by this process, so that its open-mode answers go stale."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def bump(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+_changes = _KeyChanges()
+
+
 def create_key(engine: Engine, name: str, role: str = "client") -> tuple[str, str]:
     """Store a new key's hash; return (id, key). The key itself is never stored."""
     name = name.strip()
@@ -117,6 +142,7 @@ def create_key(engine: Engine, name: str, role: str = "client") -> tuple[str, st
                 id=key_id, name=name, role=role, key_sha256=key_hash(key), created_at=_now()
             )
         )
+    _changes.bump()
     return key_id, key
 
 
@@ -139,7 +165,8 @@ def revoke_key(engine: Engine, key_id: str) -> bool:
             .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
             .values(revoked_at=_now())
         )
-        return result.rowcount == 1
+    _changes.bump()
+    return result.rowcount == 1
 
 
 def _split(key: str) -> str | None:
@@ -150,9 +177,15 @@ def _split(key: str) -> str | None:
     return parts[1]
 
 
-def check_key(engine: Engine, presented: str | None) -> AuthResult:
-    """Decide whether ``presented`` (None when the request carried no key) may pass."""
+def check_key(engine: Engine, presented: str | None, known_open: bool = False) -> AuthResult:
+    """Decide whether ``presented`` (None when the request carried no key) may pass.
+
+    ``known_open``: the caller already knows that no active key exists, so only a
+    presented key is looked up (to record its id) and the "any key?" query is skipped.
+    """
     key_id = _split(presented) if presented else None
+    if key_id is None and known_open:
+        return AuthResult(open=True)
     with engine.connect() as conn:
         if key_id is not None:
             row = conn.execute(_KEY_BY_ID, {"key_id": key_id}).first()
@@ -160,8 +193,37 @@ def check_key(engine: Engine, presented: str | None) -> AuthResult:
             matches = hmac.compare_digest(stored, key_hash(presented or ""))
             if matches and row is not None and row.revoked_at is None:
                 return AuthResult(open=False, key=_info(row))
+        if known_open:
+            return AuthResult(open=True)
         any_active = conn.execute(_ANY_ACTIVE).first()
     return AuthResult(open=any_active is None)
+
+
+class KeyChecker:
+    """``check_key`` for one app, remembering "no key exists" for ``recheck_seconds``.
+
+    Only the open-mode answer is kept (see the module docstring): it ends when this
+    process creates or revokes a key, and after ``recheck_seconds`` in any case.
+    """
+
+    def __init__(self, engine: Engine, recheck_seconds: float):
+        self.engine = engine
+        self.recheck_seconds = recheck_seconds
+        self._open_until = 0.0
+        self._open_changes = -1
+
+    def _known_open(self) -> bool:
+        return self._open_changes == _changes.count and time.monotonic() < self._open_until
+
+    def check(self, presented: str | None) -> AuthResult:
+        """The outcome for one request's key (None when it carried none)."""
+        changes = _changes.count  # read before the query: a change meanwhile makes it stale
+        known_open = self._known_open()
+        result = check_key(self.engine, presented, known_open=known_open)
+        if result.open and not known_open and self.recheck_seconds > 0:
+            self._open_until = time.monotonic() + self.recheck_seconds
+            self._open_changes = changes
+        return result
 
 
 def presented_key() -> str | None:
@@ -218,6 +280,8 @@ def init_app(app: Flask) -> None:
     engine: Engine = app.extensions["creditscorer.db"]
     create_tables(engine)
     settings = app.extensions["creditscorer.settings"]
+    checker = KeyChecker(engine, settings.key_open_recheck_seconds)
+    app.extensions["creditscorer.keys"] = checker
     origins = frozenset(o.strip() for o in settings.cors_origins.split(",") if o.strip())
 
     @app.before_request
@@ -228,7 +292,7 @@ def init_app(app: Flask) -> None:
         if request.path in OPEN_PATHS or (_is_preflight() and _allowed_origin(origins)):
             return
         presented = presented_key()
-        result = check_key(current_app.extensions["creditscorer.db"], presented)
+        result = checker.check(presented)
         if result.open:
             g.auth_open = True
             return
