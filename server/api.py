@@ -17,6 +17,8 @@ api = Blueprint("api", __name__)
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+# Reply formats a batch may ask for in Accept; by default a reply has the request's format.
+REPLY_TYPES = ("application/json", "text/csv", tables.ARROW_STREAM, tables.PARQUET)
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 
@@ -126,6 +128,10 @@ def _read_batch(features: list[str], max_rows: int, json_body: Any) -> tables.In
         return tables.from_json(json_body, features, max_rows)
     if mimetype in CSV_TYPES:
         return tables.from_csv(request.get_data(cache=False), features, max_rows, "body")
+    if mimetype == tables.ARROW_STREAM:
+        return tables.from_arrow_stream(request.get_data(cache=False), features, max_rows, "body")
+    if mimetype in tables.PARQUET_TYPES:
+        return tables.from_parquet(request.get_data(cache=False), features, max_rows, "body")
     if mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
@@ -136,14 +142,21 @@ def _read_batch(features: list[str], max_rows: int, json_body: Any) -> tables.In
         filename = (upload.filename or "").lower()
         if filename.endswith(".xlsx") or data[:2] == b"PK":
             return tables.from_xlsx(data, features, max_rows, "file")
+        if filename.endswith(".parquet") or data[:4] == b"PAR1":
+            return tables.from_parquet(data, features, max_rows, "file")
+        if filename.endswith((".arrow", ".arrows")):
+            return tables.from_arrow_stream(data, features, max_rows, "file")
         if filename.endswith((".csv", ".txt")) or not filename:
             return tables.from_csv(data, features, max_rows, "file")
         raise ApiError(
-            415, "file: must be a .csv or .xlsx file", [FieldError("file", "must be .csv or .xlsx")]
+            415,
+            "file: must be a .csv, .xlsx, .parquet or .arrow file",
+            [FieldError("file", "must be .csv, .xlsx, .parquet or .arrow")],
         )
     raise ApiError(
         415,
-        f"expected application/json, text/csv or multipart/form-data, got {mimetype or 'nothing'}",
+        "expected application/json, text/csv, application/vnd.apache.arrow.stream, "
+        f"application/vnd.apache.parquet or multipart/form-data, got {mimetype or 'nothing'}",
     )
 
 
@@ -182,19 +195,56 @@ def _merge_row_errors(result: BatchResult, row_errors: dict[int, str]) -> None:
             result.contributions[i] = float("nan")
 
 
+def _reply_type() -> str:
+    """The batch reply's media type: what Accept prefers, else the request's own format."""
+    mimetype = request.mimetype
+    own = (
+        "text/csv"
+        if mimetype in CSV_TYPES
+        else tables.ARROW_STREAM
+        if mimetype == tables.ARROW_STREAM
+        else tables.PARQUET
+        if mimetype in tables.PARQUET_TYPES
+        else "application/json"
+    )
+    accept = request.accept_mimetypes
+    best = accept.best_match(REPLY_TYPES, default=own)
+    # "*/*" (or no Accept) rates every type alike: then the request's format wins.
+    return own if accept[own] >= accept[best] else best
+
+
+_FILE_NAMES = {
+    "text/csv": "scores.csv",
+    tables.ARROW_STREAM: "scores.arrows",
+    tables.PARQUET: "scores.parquet",
+}
+
+
 def _batch_reply(result: BatchResult, table: tables.InputTable) -> Response:
-    columns = result.result_columns()
-    rows = result.result_rows()
-    echo_rows = table.echo_rows if table.echo_columns is not None else None
-    if table.echo_columns is not None:
-        columns = table.echo_columns + columns
-    if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv" and (
-        request.accept_mimetypes["text/csv"] > request.accept_mimetypes["application/json"]
-    ):
-        response = Response(tables.to_csv(columns, rows, echo_rows), mimetype="text/csv")
-        response.headers["Content-Disposition"] = 'attachment; filename="scores.csv"'
+    reply_type = _reply_type()
+    if reply_type != "application/json":
+        if reply_type == "text/csv" and table.echo_table is None and table.echo_columns is None:
+            body = tables.to_csv(result.result_columns(), result.result_rows(), None)
+        elif reply_type == "text/csv" and table.echo_table is None:  # xlsx: cells of any type
+            columns = table.echo_columns + result.result_columns()
+            body = tables.to_csv(columns, result.result_rows(), table.echo_rows)
+        elif reply_type == "text/csv":
+            body = tables.to_csv_columnar(result, table)
+        elif reply_type == tables.ARROW_STREAM:
+            body = tables.to_arrow_stream(result, table)
+        else:
+            body = tables.to_parquet(result, table)
+        response = Response(body, mimetype=reply_type)
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="{_FILE_NAMES[reply_type]}"'
+        )
         response.headers["X-Model-Version"] = result.model_version
         return response
+    columns = result.result_columns()
+    rows = result.result_rows()
+    echo_rows = table.echo_row_lists() if table.echo_columns is not None else None
+    if table.echo_columns is not None:
+        columns = table.echo_columns + columns
     if echo_rows is not None:
         rows = [[*a, *b] for a, b in zip(echo_rows, rows, strict=True)]
     body: dict[str, Any] = {

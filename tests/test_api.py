@@ -148,7 +148,7 @@ def test_semicolon_csv_from_a_comma_locale_is_read(live_server):
     reply = live_server.post(
         "/v1/predict/batch",
         data=b"duration;amount;age\n24;4000;35\n",
-        headers={"Content-Type": "text/csv"},
+        headers={"Content-Type": "text/csv", "Accept": "application/json"},
     )
     assert reply.status_code == 200
     assert reply.json()["summary"]["scored"] == 1

@@ -137,11 +137,44 @@ CASES = [
         200,
     ),
     ("POST", "/v1/predict/batch", {"data": b"<x/>", "headers": {"Content-Type": "text/xml"}}, 415),
+    ("POST", "/v1/predict/batch", {"data": b"duration,amount,age\n1,2,3\n"}, 415),
+    (
+        "POST",
+        "/v1/predict/batch",
+        {"data": b"duration,amount,age\n1,2,3\n", "headers": {"Content-Type": "text/csv"}},
+        200,
+    ),
+    ("POST", "/v1/predict/batch", "arrow", 200),
+    ("POST", "/v1/predict/batch", "parquet", 200),
+    (
+        "POST",
+        "/v1/predict/batch",
+        {"data": b"no", "headers": {"Content-Type": "application/vnd.apache.parquet"}},
+        400,
+    ),
 ]
+
+
+def _columnar(kind: str) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"id": ["a"], "duration": [24], "amount": [4000], "age": [35]})
+    sink = pa.BufferOutputStream()
+    if kind == "arrow":
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        media_type = "application/vnd.apache.arrow.stream"
+    else:
+        pq.write_table(table, sink)
+        media_type = "application/vnd.apache.parquet"
+    return {"data": sink.getvalue().to_pybytes(), "headers": {"Content-Type": media_type}}
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status"), CASES)
 def test_reply_matches_the_documented_status_and_schema(live_server, method, path, kwargs, status):
+    if isinstance(kwargs, str):
+        kwargs = _columnar(kwargs)
     reply = requests.request(method, live_server.url + path, timeout=30, **kwargs)
     assert reply.status_code == status, reply.text
     check_reply(method, path, reply)
