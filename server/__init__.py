@@ -25,6 +25,9 @@ __all__ = ["create_app"]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
+# The models `python -m training ensure` trains into an empty store (names only: the
+# server does not import the training code).
+BUILT_IN_MODELS = ("logistic", "forest", "logistic_full", "forest_full")
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
@@ -37,11 +40,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     model_dir = settings.model_dir or Path(app.instance_path) / "models"
     if settings.train_if_missing:
-        from training.train import ensure_models  # imports scikit-learn only when it must train
-
-        trained = ensure_models(model_dir)
-        if trained:
-            app.logger.warning("trained missing models %s into %s", ", ".join(trained), model_dir)
+        _train_missing_models(model_dir)
     store = ModelStore(model_dir, threads=settings.onnx_threads)
     store.load_all()  # a broken or tampered artifact stops the start, not the first request
     app.extensions["creditscorer.settings"] = settings
@@ -74,6 +73,25 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     if settings.gc_tuning:
         tune_gc()
     return app
+
+
+def _train_missing_models(model_dir: Path) -> None:
+    """Train the built-in models that the store lacks, in a child process.
+
+    The server never imports the training code (scikit-learn and friends); a fresh
+    checkout gets its models from ``python -m training ensure``, which prints what it
+    does and returns at once when every model is there.
+    """
+    import os
+    import subprocess
+
+    if all((Path(model_dir) / name / "CURRENT").is_file() for name in BUILT_IN_MODELS):
+        return
+    root = str(Path(__file__).resolve().parent.parent)
+    paths = [root, os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    command = [sys.executable, "-m", "training", "ensure", "--out", str(model_dir)]
+    subprocess.run(command, check=True, env=env, stdin=subprocess.DEVNULL)
 
 
 def tune_gc() -> None:

@@ -20,6 +20,11 @@ from server.api import flag, json_response, settings, store
 from server.keys import ADMIN, require_role
 from server.problems import ApiError
 
+# Algorithms that python -m training can fit again from data (the child process decides
+# the details from the live card); imported pipelines are refitted by their owners.
+RETRAINABLE = ("LogisticRegression", "RandomForestClassifier")
+SHIPPED_DATA = "german_credit.csv"  # the data source the built-in models' cards name
+
 admin = Blueprint("admin", __name__)
 
 
@@ -72,11 +77,13 @@ def _job_reply(name: str, job: dict[str, Any], created: bool) -> Response:
 @admin.post("/v1/models/<name>/retrain")
 @require_role(ADMIN)
 def retrain_model(name: str) -> Response:
-    from training.train import MODEL_NAMES
-
     live = store().get(name)  # 404 for an unknown model
-    if name not in MODEL_NAMES:
-        message = f"no training recipe for {name!r}; retrainable: {', '.join(MODEL_NAMES)}"
+    card = live.card.raw
+    if card.get("imported") or live.card.algorithm not in RETRAINABLE:
+        message = (
+            f"{name} has no training recipe here (an imported pipeline or another algorithm); "
+            "import a newly fitted pipeline with python -m training import"
+        )
         raise ApiError(400, message, [FieldError("name", message)])
     options = _options()
     quick = flag(options.get("quick"), "quick", settings().retrain_quick)
@@ -90,10 +97,17 @@ def retrain_model(name: str) -> Response:
     data: bytes | None = None
     source = "the shipped German Credit data"
     rows = None
+    ignored: list[str] = []
+    if upload is None and card.get("data", {}).get("source") != SHIPPED_DATA:
+        message = f"is required: {name} was trained on {card.get('data', {}).get('source')}"
+        raise ApiError(400, f"file: {message}", [FieldError("file", message)])
     if upload is not None:
         specs = list(live.card.features)
+        keep = [g["column"] for g in (card.get("fairness") or {}).get("definitions", [])]
         try:
-            X, y, rows = retrain.parse_training_csv(upload.read(), specs, settings().max_batch_rows)
+            parsed = retrain.parse_training_csv(
+                upload.read(), specs, settings().max_batch_rows, keep
+            )
         except retrain.TooManyRows:
             limit = settings().max_batch_rows
             raise ApiError(
@@ -101,13 +115,16 @@ def retrain_model(name: str) -> Response:
                 f"the file has more than {limit} rows (setting CREDITSCORER_MAX_BATCH_ROWS)",
                 [FieldError("file", f"at most {limit} rows")],
             ) from None
-        data = retrain.normalised_csv(live.card.feature_names, X, y)
+        data = retrain.normalised_csv(specs, parsed)
+        rows, ignored = parsed.rows, parsed.ignored
         source = Path(upload.filename or "upload.csv").name[:100]
     options = {
         "quick": quick,
         "force": force,
         "max_auc_drop": _max_auc_drop(),
         "data": {"source": source, "rows": rows},
+        "features": live.card.feature_names,
+        "ignored_columns": ignored,
     }
     model_dir = store().root
     try:

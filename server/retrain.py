@@ -3,9 +3,15 @@
 Why a child process: training is CPU-bound Python and NumPy. In a waitress thread it
 would hold the GIL for long stretches and slow every other thread of the process; in a
 gunicorn sync worker it would take the worker away from scoring for the whole run and
-risk the worker timeout. A child process (``python -m server.retrain <job folder>``, at
-a lower CPU priority) leaves every worker free to score; the HTTP request only starts it
-and returns, and the job's state lives in a JSON file that any worker can read.
+risk the worker timeout. A child process (``python -m training.retrain <job folder>``,
+at a lower CPU priority) leaves every worker free to score; the HTTP request only starts
+it and returns, and the job's state lives in a JSON file that any worker can read. The
+server never imports the training code: the child is the only place it runs.
+
+The upload is validated here, by the live model's card (its features, categories
+included), and handed to the child as a normalised CSV: the features (categories as
+their codes), ``default``, and the columns the card's fairness table groups by. Any
+other uploaded column is listed in the job as ignored.
 
 One retrain per model at a time: the request takes an exclusive ``flock`` on
 ``<model>/.retrain.lock`` and hands the open descriptor to the child, so the lock lives
@@ -25,11 +31,10 @@ import os
 import secrets
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +43,8 @@ import numpy as np
 
 from creditscorer.card import FeatureSpec
 from creditscorer.errors import FieldError, ValidationError
-from creditscorer.store import lock_fd, pointer_lock, promote_version, read_pointer
+from creditscorer.files import atomic_write, atomic_write_json, utc_now
+from creditscorer.store import lock_fd
 from creditscorer.validation import validate_table
 
 JOBS_DIR = ".jobs"
@@ -52,7 +58,6 @@ TARGET = "default"
 MIN_ROWS = 100
 MIN_PER_CLASS = 20
 MAX_LISTED_ERRORS = 20
-FINISHED = ("promoted", "rejected", "unchanged", "failed")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,10 +73,6 @@ class TooManyRows(Exception):
     """The upload has more rows than the batch row limit."""
 
 
-def _utc_now() -> str:
-    return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 # -- validating an upload ------------------------------------------------------------------
 
 
@@ -79,12 +80,24 @@ def _field(message: str) -> ValidationError:
     return ValidationError([FieldError("file", message)], detail=f"file: {message}")
 
 
+@dataclass(frozen=True)
+class TrainingUpload:
+    """A validated upload: the features' matrix, the labels, and what else it held."""
+
+    X: np.ndarray
+    y: np.ndarray
+    rows: int
+    kept: dict[str, list[str]]  # columns the card's fairness table groups by, raw
+    ignored: list[str]  # every other column that is neither a feature nor the target
+
+
 def parse_training_csv(
-    data: bytes, specs: Sequence[FeatureSpec], max_rows: int
-) -> tuple[np.ndarray, np.ndarray, int]:
+    data: bytes, specs: Sequence[FeatureSpec], max_rows: int, keep: Sequence[str] = ()
+) -> TrainingUpload:
     """Read and validate a labelled CSV: the features in ``specs`` order and ``default``.
 
-    Returns (X, y, rows). Every rule broken is collected first and reported by line,
+    ``keep`` names columns to pass on as they are when present (fairness groupings).
+    Every rule broken is collected first and reported by line,
     column and rule (at most ``MAX_LISTED_ERRORS`` listed); nothing is trained from a
     file with any invalid row, because a silently dropped row changes the model.
     """
@@ -154,34 +167,36 @@ def parse_training_csv(
             f"hold out a test split; it has {len(rows)} rows ({counts[0]} with {TARGET}=0, "
             f"{counts[1]} with {TARGET}=1)"
         )
-    return table.X, labels, len(rows)
+    kept = {
+        name: [r[header.index(name)] for r in rows]
+        for name in keep
+        if name in header and name not in wanted
+    }
+    used = {*wanted, *kept}
+    ignored = [name for name in header if name not in used]
+    return TrainingUpload(X=table.X, y=labels, rows=len(rows), kept=kept, ignored=ignored)
 
 
-def normalised_csv(names: Sequence[str], X: np.ndarray, y: np.ndarray) -> bytes:
-    """The validated table as a plain comma-separated CSV for the training code."""
+def normalised_csv(specs: Sequence[FeatureSpec], upload: TrainingUpload) -> bytes:
+    """The validated table as a plain comma-separated CSV for the training code: numbers
+    as numbers, categories as their codes, then ``default`` and the kept columns."""
+    columns: list[list[Any]] = []
+    for j, spec in enumerate(specs):
+        values = upload.X[:, j]
+        if spec.is_category:
+            columns.append(np.asarray(spec.codes, dtype=object)[values.astype(np.intp)].tolist())
+        else:
+            columns.append([int(v) if float(v).is_integer() else repr(v) for v in values.tolist()])
+    columns.append(upload.y.tolist())
+    columns.extend(upload.kept.values())
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*names, TARGET])
-    for row, label in zip(X.tolist(), y.tolist(), strict=True):
-        writer.writerow([int(v) if float(v).is_integer() else repr(v) for v in row] + [label])
+    writer.writerow([*(s.name for s in specs), TARGET, *upload.kept])
+    writer.writerows(zip(*columns, strict=True))
     return buffer.getvalue().encode("utf-8")
 
 
 # -- starting and reading jobs (in the server process) -------------------------------------
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Replace ``path`` atomically, so a reader sees the old state or the new one."""
-    fd, tmp = tempfile.mkstemp(prefix=".job.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _job_dir(model_dir: Path, name: str, job_id: str) -> Path:
@@ -205,7 +220,7 @@ def start_job(
         job_id = f"{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
         # The owner file names the job holding the lock, so a reader can tell a dead job
         # from a live one. Written before the job exists, so no reader sees a stale owner.
-        _write_text(folder / OWNER_FILE, job_id)
+        atomic_write(folder / OWNER_FILE, job_id.encode("ascii"), durable=False)
         job_dir = _job_dir(model_dir, name, job_id)
         job_dir.mkdir(parents=True)
         if data is not None:
@@ -214,17 +229,17 @@ def start_job(
             "job_id": job_id,
             "model": name,
             "status": "running",
-            "started_at": _utc_now(),
+            "started_at": utc_now(),
             "finished_at": None,
             **options,
             "model_dir": str(Path(model_dir).resolve()),
         }
-        _write_json(job_dir / JOB_FILE, job)
+        atomic_write_json(job_dir / JOB_FILE, job)
         paths = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         with open(job_dir / LOG_FILE, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "server.retrain", str(job_dir)]
+                [sys.executable, "-m", "training.retrain", str(job_dir)]
                 + ([] if os.name == "nt" else [str(fd)]),
                 cwd=PROJECT_ROOT,
                 env=env,
@@ -247,17 +262,6 @@ def start_job(
 
     threading.Thread(target=reap, name=f"retrain-{job_id}", daemon=True).start()
     return public_job(job)
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".owner.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _lock_owner(model_folder: Path) -> str:
@@ -312,120 +316,3 @@ def wait_for_job(model_dir: Path, name: str, job_id: str, seconds: float) -> dic
         time.sleep(0.1)
         job = read_job(model_dir, name, job_id)
     return job
-
-
-# -- the job itself (in the child process) -------------------------------------------------
-
-
-def _auc(y: np.ndarray, probability: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, probability))
-
-
-def run_job(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
-    """Train, gate and maybe promote; return the job's final fields."""
-    from sklearn.model_selection import train_test_split
-
-    from creditscorer.scoring import Model
-    from training.data import FEATURES, load_csv, parse_labelled_csv
-    from training.train import DEFAULT_DATA, HOLDOUT_SHARE, SEED, train_model
-
-    model_dir = Path(job["model_dir"])
-    name = job["model"]
-    folder = model_dir / name
-    if (job_dir / DATA_FILE).exists():
-        dataset = parse_labelled_csv(
-            (job_dir / DATA_FILE).read_bytes(), source=f"upload {job['data']['source']}"
-        )
-    else:
-        dataset = load_csv(DEFAULT_DATA)
-    new_folder, card = train_model(name, dataset, model_dir, quick=job["quick"], promote=False)
-    new_version = card["version"]
-    # The gate scores both models on the rows the candidate never saw: the same stratified
-    # split that train_model holds out (same seed, same share).
-    _, holdout = train_test_split(
-        np.arange(dataset.n_rows), test_size=HOLDOUT_SHARE, stratify=dataset.y, random_state=SEED
-    )
-    X_holdout, y_holdout = dataset.X[holdout], dataset.y[holdout]
-    candidate_auc = _auc(y_holdout, Model.load(new_folder).predict_proba(X_holdout))
-    max_drop = float(job["max_auc_drop"])
-    with pointer_lock(folder):
-        live_version = read_pointer(folder)
-        live = Model.load(folder / live_version)
-        if live.card.feature_names == list(FEATURES):
-            live_auc = _auc(y_holdout, live.predict_proba(X_holdout))
-            measured_on = (
-                f"the candidate's hold-out split ({len(holdout)} rows of {dataset.source})"
-            )
-        else:  # pragma: no cover - a live model with other features than training builds
-            live_auc = float(live.card.raw["metrics"]["holdout"]["roc_auc"])
-            measured_on = "each model's own hold-out split (the live model has other features)"
-        drop = live_auc - candidate_auc
-        if new_version == live_version:
-            status, reason = "unchanged", "the new model is identical to the live version"
-        elif job["force"]:
-            status = "promoted"
-            reason = f"forced (the gate would have {'passed' if drop <= max_drop else 'failed'})"
-        elif drop <= max_drop:
-            status = "promoted"
-            reason = (
-                f"passed the gate: hold-out AUC {candidate_auc:.4f} is not worse than the "
-                f"live model's {live_auc:.4f} by more than {max_drop:g}"
-            )
-        else:
-            status = "rejected"
-            reason = (
-                f"failed the gate: hold-out AUC {candidate_auc:.4f} is worse than the live "
-                f"model's {live_auc:.4f} by {drop:.4f} > {max_drop:g}; version {new_version} "
-                "is kept but not live (retrain with force=true to promote it anyway)"
-            )
-        if status == "promoted":
-            promote_version(folder, new_version, note=f"retrain job {job['job_id']}: {reason}")
-    return {
-        "status": status,
-        "promoted": status == "promoted",
-        "reason": reason,
-        "old_version": live_version,
-        "new_version": new_version,
-        "live_version": new_version if status == "promoted" else live_version,
-        "auc": {
-            "candidate": round(candidate_auc, 6),
-            "live": round(live_auc, 6),
-            "max_drop": max_drop,
-            "measured_on": measured_on,
-        },
-        "data": {**job["data"], "rows": dataset.n_rows, "sha256": dataset.sha256},
-        "training_seconds": card["training_seconds"],
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m server.retrain <job folder> [lock fd]``: run one job, record its outcome.
-
-    The inherited lock descriptor is closed as soon as the outcome is on disk, so the
-    next retrain may start while this process is still winding down.
-    """
-    args = sys.argv[1:] if argv is None else argv
-    job_dir = Path(args[0])
-    if hasattr(os, "nice"):
-        os.nice(10)  # scoring requests come first on a busy machine
-    job = json.loads((job_dir / JOB_FILE).read_text(encoding="utf-8"))
-    try:
-        outcome = run_job(job, job_dir)
-    except Exception as error:
-        traceback.print_exc()  # into the job's log.txt, never into an HTTP reply
-        outcome = {
-            "status": "failed",
-            "promoted": False,
-            "reason": f"training failed ({type(error).__name__}); see the job's log.txt",
-        }
-    job.update(outcome, finished_at=_utc_now())
-    _write_json(job_dir / JOB_FILE, job)
-    if len(args) > 1:
-        os.close(int(args[1]))  # releases the model's retrain lock
-    return 0 if outcome["status"] != "failed" else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

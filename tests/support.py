@@ -49,3 +49,27 @@ FULL_APPLICANT = {
     "people_liable": 1,
     "telephone": "A191",
 }
+
+
+def write_synthetic_credit_csv(path, rows: int = 600, seed: int = 7) -> None:
+    """A labelled CSV whose feature names no code of CreditScorer knows: two numbers, two
+    categories (one with labels that differ from its codes only in case) and a yes/no target."""
+    import csv
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(0, 31, rows)
+    utilisation = np.round(rng.uniform(0, 1.5, rows), 3)
+    region = rng.choice(["north", "south", "east", "west"], rows)
+    tier = rng.choice(["Gold", "Silver", "Bronze"], rows, p=[0.2, 0.5, 0.3])
+    logit = -1.2 - 0.06 * tenure + 2.0 * utilisation + (region == "east") * 0.8
+    logit += (tier == "Bronze") * 0.7 - (tier == "Gold") * 0.6
+    bad = rng.uniform(size=rows) < 1 / (1 + np.exp(-logit))
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Tenure Years", "utilisation", "region", "product_tier", "went_bad"])
+        for i in range(rows):
+            writer.writerow(
+                [int(tenure[i]), utilisation[i], region[i], tier[i], "yes" if bad[i] else "no"]
+            )

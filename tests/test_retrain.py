@@ -26,6 +26,7 @@ from creditscorer.store import (
     write_pointer,
 )
 from server import create_app, retrain
+from training import retrain as retrain_job
 from training.train import DEFAULT_DATA
 
 HEADER = "duration,amount,age,default"
@@ -60,7 +61,8 @@ def store_copy(model_dir: Path, tmp_path: Path) -> Path:
 
 def test_a_valid_upload_gives_features_in_card_order_and_labels(specs):
     rows = _shipped_rows()[:300]
-    X, y, n = retrain.parse_training_csv(labelled_csv(rows), specs, 1000)
+    upload = retrain.parse_training_csv(labelled_csv(rows), specs, 1000)
+    X, y, n = upload.X, upload.y, upload.rows
     assert n == 300
     assert X.shape == (300, 3)
     assert set(np.unique(y)) == {0, 1}
@@ -71,9 +73,9 @@ def test_a_valid_upload_gives_features_in_card_order_and_labels(specs):
 def test_semicolons_a_bom_and_other_column_orders_are_read(specs):
     rows = [";".join(reversed(r.split(","))) for r in _shipped_rows()[:200]]
     data = "\ufeff".encode() + labelled_csv(rows, header="Default;AGE;amount;duration")
-    X, y, _ = retrain.parse_training_csv(data, specs, 1000)
-    assert X.shape == (200, 3)
-    assert len(y) == 200
+    upload = retrain.parse_training_csv(data, specs, 1000)
+    assert upload.X.shape == (200, 3)
+    assert len(upload.y) == 200
 
 
 def _error_text(error: ValidationError) -> str:
@@ -128,10 +130,48 @@ def test_not_utf8_and_too_many_rows_are_refused(specs):
 def test_the_normalised_csv_round_trips_through_the_training_reader(specs):
     from training.data import parse_labelled_csv
 
-    X, y, _ = retrain.parse_training_csv(labelled_csv(_shipped_rows()[:150]), specs, 1000)
-    dataset = parse_labelled_csv(retrain.normalised_csv([s.name for s in specs], X, y), "t")
-    assert np.array_equal(dataset.X, X)
-    assert np.array_equal(dataset.y, y)
+    upload = retrain.parse_training_csv(labelled_csv(_shipped_rows()[:150]), specs, 1000)
+    features = [s.to_dict() for s in specs]
+    dataset = parse_labelled_csv(retrain.normalised_csv(specs, upload), "t", features)
+    assert np.array_equal(dataset.X, upload.X)
+    assert np.array_equal(dataset.y, upload.y)
+
+
+def test_a_full_model_upload_keeps_categories_and_lists_ignored_columns(store):
+    """Categories by code or label survive the trip; unknown columns are named, not used."""
+    from training.data import parse_labelled_csv
+
+    full = store.get("logistic_full").card
+    keep = [g["column"] for g in full.raw["fairness"]["definitions"]]
+    text = DEFAULT_DATA.read_text(encoding="utf-8").splitlines()
+    header = text[0] + ",branch"
+    rows = [line + ",north" for line in text[1:301]]
+    rows[0] = rows[0].replace("A11,", "< 0 dm,", 1)  # a label, in another case
+    upload = retrain.parse_training_csv(
+        ("\n".join([header, *rows]) + "\n").encode(), list(full.features), 1000, keep
+    )
+    assert upload.ignored == ["branch"]
+    assert set(upload.kept) == {"personal_status_sex", "foreign_worker"}  # age is a feature
+    checking = full.feature_names.index("checking_status")
+    assert upload.X[0, checking] == 0.0  # "< 0 DM" is A11, the first category
+    features = [s.to_dict() for s in full.features]
+    dataset = parse_labelled_csv(retrain.normalised_csv(list(full.features), upload), "t", features)
+    assert np.array_equal(dataset.X, upload.X)
+    assert "personal_status_sex" in dataset.columns
+
+
+def test_a_bad_category_in_an_upload_names_line_field_and_values(store):
+    full = store.get("logistic_full").card
+    text = DEFAULT_DATA.read_text(encoding="utf-8").splitlines()
+    rows = text[1:201]
+    rows[4] = "A19," + rows[4].split(",", 1)[1]
+    with pytest.raises(ValidationError) as caught:
+        retrain.parse_training_csv(
+            ("\n".join([text[0], *rows]) + "\n").encode(), list(full.features), 1000
+        )
+    message = _error_text(caught.value)
+    assert "line 6: checking_status: must be one of A11 (< 0 DM)" in message
+    assert "(got 'A19')" in message
 
 
 # -- the pointer history -------------------------------------------------------------------
@@ -214,7 +254,7 @@ def test_the_gate_rejects_a_model_that_is_worse_than_allowed_and_keeps_it(store_
     time.sleep(1.1)  # a version name has one-second resolution
     # A negative allowance means "must beat the live model by 0.5": impossible, so rejected.
     job, job_dir = _job(store_copy, tmp_path, max_auc_drop=-0.5)
-    outcome = retrain.run_job(job, job_dir)
+    outcome = retrain_job.run_job(job, job_dir)
     assert outcome["status"] == "rejected"
     assert not outcome["promoted"]
     assert "failed the gate" in outcome["reason"]
@@ -233,7 +273,7 @@ def test_force_promotes_past_the_gate_and_records_it(store_copy, tmp_path):
     live_before = read_pointer(folder)
     time.sleep(1.1)
     job, job_dir = _job(store_copy, tmp_path, max_auc_drop=-0.5, force=True)
-    outcome = retrain.run_job(job, job_dir)
+    outcome = retrain_job.run_job(job, job_dir)
     assert outcome["status"] == "promoted"
     assert outcome["reason"] == "forced (the gate would have failed)"
     assert outcome["old_version"] == live_before
@@ -295,6 +335,46 @@ def test_admin_routes_refuse_bad_requests_with_problem_json(app, path, kwargs, s
     assert reply.status_code == status, reply.json
     assert reply.mimetype == "application/problem+json"
     assert text in reply.json["detail"]
+
+
+def test_a_full_model_retrains_with_its_features_and_names_ignored_columns(app, store_copy):
+    """Categories uploaded by label or code; extra columns are listed, not silently used."""
+    text = DEFAULT_DATA.read_text(encoding="utf-8").splitlines()
+    rows = [line + ",north" for line in text[1:]]
+    data = ("\n".join([text[0] + ",Branch", *rows]) + "\n").encode()
+    reply = app.test_client().post(
+        "/v1/models/logistic_full/retrain",
+        query_string={"wait": "100"},
+        data={"file": (io.BytesIO(data), "full.csv"), "force": "1"},
+        content_type="multipart/form-data",
+    )
+    assert reply.status_code == 200, reply.json  # finished within the wait
+    job = reply.json
+    assert job["status"] == "promoted", job
+    assert job["ignored_columns"] == ["branch"]
+    card = Model.load(store_copy / "logistic_full" / job["new_version"]).card
+    assert job["features"] == card.feature_names
+    assert "personal_status_sex" not in card.feature_names
+    assert [g["name"] for g in card.raw["fairness"]["definitions"]] == [
+        "age_band",
+        "sex",
+        "foreign_worker",
+    ]  # the sex and nationality columns reached the child only for the fairness table
+
+
+def test_a_model_trained_elsewhere_needs_an_upload(app, store_copy):
+    card_path = next((store_copy / "forest").glob("*/card.json"))
+    card = card_path.read_text(encoding="utf-8").replace(
+        '"source": "german_credit.csv"', '"source": "elsewhere.csv"'
+    )
+    shutil.copytree(store_copy / "forest", store_copy / "forest_elsewhere")
+    target = store_copy / "forest_elsewhere" / card_path.parent.name / "card.json"
+    target.write_text(card, encoding="utf-8")
+    reply = app.test_client().post("/v1/models/forest_elsewhere/retrain")
+    assert reply.status_code == 400
+    assert (
+        "file: is required: forest_elsewhere was trained on elsewhere.csv" in reply.json["detail"]
+    )
 
 
 def test_an_unknown_job_is_404(app):

@@ -1,10 +1,10 @@
 """The shortest proof that a real server answers the seed's four-parameter request."""
 
 
-def test_health_lists_both_models(live_server):
+def test_health_lists_every_built_in_model(live_server):
     reply = live_server.get("/health")
     assert reply.status_code == 200
-    assert set(reply.json()["models"]) == {"logistic", "forest"}
+    assert set(reply.json()["models"]) == {"logistic", "forest", "logistic_full", "forest_full"}
 
 
 def test_single_score_from_query_string(live_server):

@@ -428,6 +428,8 @@ def train_model(
         threshold,
         fairness_groups(dataset, idx_holdout, groups),
     )
+    if fairness is not None:  # the groupings, so that a retrain can measure the same ones
+        fairness["definitions"] = [g for g in groups if g["column"] in dataset.columns]
     card = {
         "schema_version": 2,
         "name": name,
