@@ -209,6 +209,39 @@ def _unconvertible_step(pipeline: Any) -> str | None:
     return None
 
 
+def _export_columns(pipeline: Any, entries: list[dict[str, Any]]) -> tuple[bytes, str]:
+    """ONNX with one [n, 1] input per column: double numbers where the converters keep
+    double precision throughout, else float (skl2onnx's one-hot of text emits float, which
+    a double graph cannot take); the caller checks the agreement either way."""
+    import onnxruntime as ort
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+
+    classifier = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    failure = ""
+    for number_type, tensor in (("double", DoubleTensorType), ("float", FloatTensorType)):
+        initial_types = [
+            (
+                f["name"],
+                StringTensorType([None, 1]) if f["type"] == "category" else tensor([None, 1]),
+            )
+            for f in entries
+        ]
+        try:
+            onnx_bytes = to_onnx(
+                pipeline,
+                initial_types=initial_types,
+                options={id(classifier): {"zipmap": False}},
+                target_opset={"": 17, "ai.onnx.ml": 3},
+            ).SerializeToString()
+            ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+        except Exception as error:  # skl2onnx and ONNX Runtime raise many kinds; keep the text
+            failure = str(error).splitlines()[0][:300]
+            continue
+        return onnx_bytes, number_type
+    raise DataError(f"skl2onnx could not export the pipeline: {failure}")
+
+
 def import_pipeline(
     pipeline_file: Path,
     data: Path,
@@ -222,9 +255,6 @@ def import_pipeline(
     quick: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate a fitted pipeline on labelled data, export it to ONNX, card it, publish it."""
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
-
     if not valid_model_name(name):
         raise DataError(f"model name {name!r}: use a-z, 0-9, _ or -, starting with a letter")
     started = time.perf_counter()
@@ -253,24 +283,8 @@ def import_pipeline(
     step = _unconvertible_step(pipeline)
     if step is not None:
         raise DataError(f"skl2onnx cannot convert {step}; use steps it supports")
-    initial_types = [
-        (
-            f["name"],
-            StringTensorType([None, 1]) if f["type"] == "category" else DoubleTensorType([None, 1]),
-        )
-        for f in entries
-    ]
+    onnx_bytes, number_type = _export_columns(pipeline, entries)
     classifier = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
-    try:
-        onnx_model = to_onnx(
-            pipeline,
-            initial_types=initial_types,
-            options={id(classifier): {"zipmap": False}},
-            target_opset={"": 17, "ai.onnx.ml": 3},
-        )
-    except Exception as error:  # skl2onnx raises many kinds; say what it said
-        raise DataError(f"skl2onnx could not export the pipeline: {error}") from None
-    onnx_bytes = onnx_model.SerializeToString()
     card_stub = {
         "name": name,
         "version": "import",
@@ -281,7 +295,7 @@ def import_pipeline(
         "onnx": {
             "input": "columns",
             "columns": [
-                {"name": f["name"], "dtype": "string" if f["type"] == "category" else "double"}
+                {"name": f["name"], "dtype": "string" if f["type"] == "category" else number_type}
                 for f in entries
             ],
         },
