@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(args.runs):
                     lo.clear_range(doc, "Batch", f"E2:H{args.rows + 1}")
                     started = time.perf_counter()
-                    lo.run_macro(doc, "Buttons.ScoreTable", timeout=600)
+                    lo.run_macro(doc, "CreditScorerButtons.ScoreTable", timeout=600)
                     walls.append(time.perf_counter() - started)
                     reported.append(_check(lo, doc, args.rows))
                 lo.close_doc(doc)

@@ -61,9 +61,9 @@ SHEETS = {
 
 # Button caption -> (sheet, anchor cell, macro). Tests "click" each button through this.
 BUTTONS = {
-    "Score applicant": ("Applicant", "E3", "Buttons.ScoreApplicant"),
-    "Score table": ("Batch", "J1", "Buttons.ScoreTable"),
-    "Test connection": ("Settings", "E3", "Buttons.TestConnection"),
+    "Score applicant": ("Applicant", "E3", "CreditScorerButtons.ScoreApplicant"),
+    "Score table": ("Batch", "J1", "CreditScorerButtons.ScoreTable"),
+    "Test connection": ("Settings", "E3", "CreditScorerButtons.TestConnection"),
 }
 
 # Workbook-scoped names of single cells: the VBA reads and writes the sheets through them.

@@ -46,7 +46,11 @@ def render(model_dir: Path, image_dir: Path = IMAGE_DIR) -> list[Path]:
             shutil.copyfile(WORKBOOK_PATH, copy)
             doc = lo.open(copy)
             lo.set_cells(doc, {"ApiUrl": url, "InputModel": "forest", "DefaultModel": "forest"})
-            for macro in ("Buttons.TestConnection", "Buttons.ScoreApplicant", "Buttons.ScoreTable"):
+            for macro in (
+                "CreditScorerButtons.TestConnection",
+                "CreditScorerButtons.ScoreApplicant",
+                "CreditScorerButtons.ScoreTable",
+            ):
                 lo.run_macro(doc, macro)
             # The address of this run's random port is not what a user has: show the default.
             lo.set_cells(doc, {"ApiUrl": "http://127.0.0.1:5000"})

@@ -122,9 +122,9 @@ def test_libreoffice_runs_with_a_decimal_comma_locale(book):
 
 def test_buttons_are_bound_to_the_macros_of_the_build(book):
     assert book.bound == {
-        "Score applicant": "Buttons.ScoreApplicant",
-        "Score table": "Buttons.ScoreTable",
-        "Test connection": "Buttons.TestConnection",
+        "Score applicant": "CreditScorerButtons.ScoreApplicant",
+        "Score table": "CreditScorerButtons.ScoreTable",
+        "Test connection": "CreditScorerButtons.TestConnection",
     }
 
 
@@ -426,7 +426,7 @@ def test_a_macro_that_does_not_return_in_time_is_killed_with_its_soffice(tmp_pat
         doc = office.open(copy)
         office.set_cells(doc, {"ApiUrl": silent_server, "TimeoutSeconds": 60})
         with pytest.raises(LibreOfficeError, match="no answer from LibreOffice in 2 s"):
-            office.run_macro(doc, "Buttons.ScoreApplicant", timeout=2)
+            office.run_macro(doc, "CreditScorerButtons.ScoreApplicant", timeout=2)
         deadline = time.monotonic() + 15  # killed at once; the orphans are reaped by init
         while time.monotonic() < deadline and _group_alive(group):
             time.sleep(0.2)

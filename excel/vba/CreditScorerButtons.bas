@@ -1,8 +1,9 @@
-Attribute VB_Name = "Buttons"
+Attribute VB_Name = "CreditScorerButtons"
 '=======================================================================================
-' Buttons - the macros the workbook's buttons run, and the only code that talks to the
-' user. Each one writes what it shows into cells too, so the result stays visible (and
-' so that tests, which cannot see a message box, can check it).
+' CreditScorerButtons - the macros the workbook's buttons run, and the only code that
+' talks to the user. Each one writes what it shows into cells too, so the result stays
+' visible (and so that tests, which cannot see a message box, can check it). Not named
+' "Buttons": that is a hidden class of Excel's object model.
 '
 '   ScoreApplicant   Applicant sheet, "Score applicant"
 '   ScoreTable       Batch sheet, "Score table"
