@@ -87,3 +87,74 @@ def test_expected_cost_uses_the_uci_matrix():
     y = np.array([1, 0])  # one bad applicant, one good
     assert expected_cost(y, np.array([0.0, 0.0]), 0.5) == pytest.approx(5 / 2)  # bad approved
     assert expected_cost(y, np.array([1.0, 1.0]), 0.5) == pytest.approx(1 / 2)  # good declined
+
+
+# -- the full-attribute models ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["logistic_full", "forest_full"])
+def test_full_models_use_every_attribute_the_law_allows(model_dir, name):
+    card = load_cards(model_dir)[name]
+    parsed = ModelCard.from_dict(card)
+    names = parsed.feature_names
+    assert len(names) == 18
+    assert "personal_status_sex" not in names
+    assert "foreign_worker" not in names
+    assert {c["name"] for c in card["excluded_columns"]} == {
+        "personal_status_sex",
+        "foreign_worker",
+    }
+    assert parsed.protected_features == ["age"]
+    checking = parsed.features[names.index("checking_status")]
+    assert checking.type == "category"
+    assert checking.categories[0].code == "A11"
+    assert checking.categories[0].label == "< 0 DM"
+    shares = card["features"][names.index("purpose")]["training_distribution"]
+    assert shares["codes"][7] == "A47"
+    assert shares["shares"][7] == 0.0
+    assert card["explanation"]["method"] == "permutation"
+    error = card["explanation"]["error_vs_exact"]
+    assert error["max_abs"] < 0.02
+    assert error["mean_abs"] < error["mean_abs_exact"]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_card_has_calibration_and_fairness_tables(model_dir, name):
+    card = load_cards(model_dir)[name]
+    bins = card["calibration"]["bins"]
+    assert len(bins) == 10
+    assert sum(b["count"] for b in bins) == card["rows"]["holdout"]
+    means = [b["mean_predicted"] for b in bins]
+    assert means == sorted(means)
+    fairness = card["fairness"]
+    assert set(fairness["groups"]) == {"age_band", "sex", "foreign_worker"}
+    for rows in fairness["groups"].values():
+        assert sum(r["count"] for r in rows) == card["rows"]["holdout"]
+        assert all(0 <= r["approval_rate"] <= 1 for r in rows)
+    assert {r["group"] for r in fairness["groups"]["sex"]} == {"female", "male"}
+    gap = fairness["largest_approval_gap"]
+    assert gap["gap"] == max(g["gap"] for g in fairness["approval_gaps"])
+    assert gap["gap"] == pytest.approx(
+        gap["highest"]["approval_rate"] - gap["lowest"]["approval_rate"]
+    )
+
+
+def test_full_model_onnx_agrees_with_its_pipeline_on_the_holdout_rows(store):
+    """The serving path (ONNX with one-hot categories) against scikit-learn's own pipeline."""
+    from sklearn.model_selection import train_test_split
+
+    from training.train import HOLDOUT_SHARE, RECIPES, SEED, german_dataset
+
+    for name in ("logistic_full", "forest_full"):
+        model = store.get(name)
+        dataset = german_dataset(RECIPES[name].features)
+        _, holdout = train_test_split(
+            np.arange(dataset.n_rows), test_size=HOLDOUT_SHARE, stratify=dataset.y,
+            random_state=SEED,
+        )  # fmt: skip
+        X = dataset.X[holdout]
+        assert np.max(np.abs(model.predict_proba(X) - model.predict_proba_sklearn(X))) <= 1e-6
+        contributions = model.explain(X[:20])
+        assert np.allclose(
+            contributions.sum(axis=1), model.predict_proba(X[:20]) - model.base_probability
+        )

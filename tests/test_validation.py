@@ -174,3 +174,114 @@ def test_single_and_table_paths_apply_the_same_rules(duration, amount, age):
             ["; ".join(single.warnings)] if single.warnings else []
         )
         assert all(math.isfinite(v) for v in single.X[0])
+
+
+# -- category features ------------------------------------------------------------------------
+
+HOUSING = FeatureSpec.from_dict(
+    {
+        "name": "housing",
+        "type": "category",
+        "categories": [
+            {"code": "A151", "label": "rent"},
+            {"code": "A152", "label": "own"},
+            {"code": "A153", "label": "for free"},
+        ],
+    }
+)
+RATE = FeatureSpec.from_dict(
+    {"name": "rate", "type": "category", "categories": [{"code": "1"}, {"code": "2"}]}
+)
+MIXED = (DURATION, HOUSING, RATE)
+
+
+@pytest.mark.parametrize(
+    ("value", "index"),
+    [("A151", 0), ("a152", 1), (" OWN ", 1), ("for   FREE", 2), ("Rent", 0)],
+)
+def test_a_category_accepts_its_code_or_its_label_in_any_case(value, index):
+    validated = validate_record(MIXED, {"duration": 24, "housing": value, "rate": "2"})
+    assert validated.X.tolist() == [[24.0, float(index), 1.0]]
+
+
+@pytest.mark.parametrize(("value", "index"), [(1, 0), (2.0, 1), ("2", 1)])
+def test_a_number_matches_a_category_code_as_the_text_it_prints_as(value, index):
+    validated = validate_record(MIXED, {"duration": 24, "housing": "own", "rate": value})
+    assert validated.X[0, 2] == index
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("castle", "must be one of A151 (rent), A152 (own), A153 (for free) (got 'castle')"),
+        (None, "is required"),
+        ("  ", "is required"),
+        (True, "must be one of A151 (rent), A152 (own), A153 (for free) (got true/false)"),
+        ([1], "must be one of A151 (rent), A152 (own), A153 (for free) (got list)"),
+    ],
+)
+def test_a_wrong_category_names_the_field_and_the_allowed_values(value, message):
+    with pytest.raises(ValidationError) as caught:
+        validate_record(MIXED, {"duration": 24, "housing": value, "rate": 1})
+    assert [(e.field, e.message) for e in caught.value.errors] == [("housing", message)]
+
+
+def test_a_long_list_of_allowed_values_is_shortened():
+    many = FeatureSpec.from_dict(
+        {"name": "branch", "type": "category", "categories": [{"code": f"b{i}"} for i in range(40)]}
+    )
+    with pytest.raises(ValidationError) as caught:
+        validate_record((many,), {"branch": "nowhere"})
+    message = caught.value.errors[0].message
+    assert "b11, and 28 more" not in message
+    assert message.startswith("must be one of b0, b1, b2")
+    assert "and 28 more (got 'nowhere')" in message
+
+
+def test_a_card_with_an_ambiguous_category_is_refused():
+    with pytest.raises(ValueError, match="names two categories"):
+        FeatureSpec.from_dict(
+            {
+                "name": "x",
+                "type": "category",
+                "categories": [{"code": "a", "label": "b"}, {"code": "B", "label": "c"}],
+            }
+        )
+
+
+def test_a_large_category_column_is_matched_through_its_distinct_values():
+    n = 100_000
+    column = np.array(["A151", "own", "FOR FREE", "rent"] * (n // 4), dtype=object)
+    column[7] = "boat"
+    table = validate_table(
+        MIXED, {"duration": np.full(n, 24), "housing": column, "rate": ["1"] * n}, n
+    )
+    assert table.X[:4, 1].tolist() == [0.0, 1.0, 2.0, 0.0]
+    assert list(table.errors) == [7]
+    assert table.errors[7].startswith("housing: must be one of A151 (rent)")
+    assert table.valid.sum() == n - 1
+
+
+category_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-3, max_value=3),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["A151", "own ", "FOR free", "", " ", "1", "2.0", "castle", "a15 1"]),
+    st.text(max_size=6),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(housing=category_values, rate=category_values, duration=cell_values)
+def test_single_and_table_paths_agree_on_categories(housing, rate, duration):
+    record = {"duration": duration, "housing": housing, "rate": rate}
+    table = validate_table(MIXED, {k: [v] for k, v in record.items()}, 1)
+    try:
+        single = validate_record(MIXED, record)
+    except ValidationError as error:
+        expected = "; ".join(f"{e.field}: {e.message}" for e in error.errors)
+        assert table.errors == {0: expected}
+    else:
+        assert table.errors == {}
+        assert table.X.tolist() == single.X.tolist()
