@@ -180,6 +180,37 @@ PAGE = """<!doctype html>
   {% endfor %}
   <tr><td>threshold</td><td class="num" colspan="2">{{ num(m.card.threshold, 3) }}</td></tr>
  </table>
+ {% set full = cards[m.model] %}
+ {% if full.calibration %}
+ <details class="calibration"><summary>Calibration
+  (hold-out, {{ full.calibration.bins|length }} bins)</summary>
+ <table>
+  <tr><th>mean predicted</th><th>observed default rate</th><th>rows</th></tr>
+  {% for b in full.calibration.bins %}
+  <tr><td class="num">{{ num(b.mean_predicted) }}</td>
+      <td class="num">{{ num(b.observed_default_rate) }}</td>
+      <td class="num">{{ b.count }}</td></tr>
+  {% endfor %}
+ </table></details>
+ {% endif %}
+ {% if full.fairness %}
+ <details class="fairness" open><summary>Fairness (hold-out)</summary>
+ {% set gap = full.fairness.largest_approval_gap %}
+ {% if gap %}<p>Largest approval-rate gap: <b>{{ num(gap.gap) }}</b> by {{ gap.by }}
+  ({{ gap.highest.group }} {{ share(gap.highest.approval_rate) }} vs
+  {{ gap.lowest.group }} {{ share(gap.lowest.approval_rate) }}).</p>{% endif %}
+ <table>
+  <tr><th>group</th><th>rows</th><th>approved</th><th>defaulted</th><th>ROC AUC</th></tr>
+  {% for by, rows in full.fairness.groups.items() %}
+  <tr><td colspan="5" class="muted">{{ by }}</td></tr>
+  {% for r in rows %}
+  <tr><td>{{ r.group }}</td><td class="num">{{ r.count }}</td>
+      <td class="num">{{ share(r.approval_rate) }}</td>
+      <td class="num">{{ share(r.default_rate) }}</td>
+      <td class="num">{{ num(r.roc_auc) }}</td></tr>
+  {% endfor %}{% endfor %}
+ </table></details>
+ {% endif %}
  <h3>Usage</h3>
  <table>
   <tr><td>requests</td><td class="num">{{ num(m.usage.requests) }}</td>
@@ -220,6 +251,16 @@ METRIC_NAMES = (
 )
 
 
+def _cards(models: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each shown model's calibration and fairness tables, from its card."""
+    store = current_app.extensions["creditscorer.store"]
+    cards = {}
+    for m in models:
+        raw = store.get(m["model"]).card.raw
+        cards[m["model"]] = {"calibration": raw.get("calibration"), "fairness": raw.get("fairness")}
+    return cards
+
+
 @dashboard_page.get("/")
 def home() -> Response:
     return redirect("/dashboard", code=302)  # type: ignore[return-value]
@@ -234,6 +275,7 @@ def dashboard() -> Response:
         window=stats["window"],
         totals=stats["totals"],
         models=stats["models"],
+        cards=_cards(stats["models"]),
         windows=WINDOWS,
         metric_names=METRIC_NAMES,
         colours=BAND_COLOURS,

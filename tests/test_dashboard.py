@@ -35,6 +35,20 @@ def app(model_dir: Path, tmp_path: Path):
     app.extensions["creditscorer.db"].dispose()
 
 
+def test_the_dashboard_shows_each_cards_calibration_and_fairness_tables(app, store):
+    html = app.test_client().get("/dashboard").get_data(as_text=True)
+    section = html[html.index('id="model-logistic_full"') :]
+    section = section[: section.index("</section>")]
+    card = store.get("logistic_full").card.raw
+    gap = card["fairness"]["largest_approval_gap"]
+    assert f"Largest approval-rate gap: <b>{gap['gap']:.3f}</b> by {gap['by']}" in section
+    for group in ("female", "male", "foreign worker", "&lt; 25"):
+        assert f"<td>{group}</td>" in section
+    assert section.count('<tr><td class="num">') >= 10  # one row per calibration bin
+    first = card["calibration"]["bins"][0]
+    assert f"{first['mean_predicted']:.3f}" in section
+
+
 def test_the_home_page_redirects_to_the_dashboard(app):
     reply = app.test_client().get("/")
     assert reply.status_code == 302
