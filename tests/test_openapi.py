@@ -110,6 +110,12 @@ CASES = [
         400,
     ),
     ("GET", "/v1/predict", {"params": {"model": "logistic_full", **FULL_APPLICANT}}, 200),
+    (
+        "GET",
+        "/v1/predict",
+        {"params": {"model": "forest_full", "format": "text", **FULL_APPLICANT}},
+        200,
+    ),
     ("GET", "/v1/predict", {"params": APPLICANT}, 200),
     ("GET", "/v1/predict", {"params": {**APPLICANT, "format": "text"}}, 200),
     ("GET", "/v1/predict", {"params": {**APPLICANT, "age": 7}}, 400),

@@ -197,6 +197,44 @@ def test_drift_is_stable_for_training_like_applicants_and_significant_for_older_
     assert bands["duration"] == "stable"
 
 
+def test_drift_of_a_category_counts_each_category_and_flags_a_shift(app):
+    """PSI over categories: one bin per category, in the card's order."""
+    client = app.test_client()
+    with open(TRAINING_CSV, newline="", encoding="utf-8") as fh:
+        records = list(csv.DictReader(fh))[:400]
+    columns = [
+        c for c in records[0] if c not in ("default", "personal_status_sex", "foreign_worker")
+    ]
+    rows = [[r[c] for c in columns] for r in records]
+    since = since_now()
+    client.post(
+        "/v1/predict/batch", json={"model": "logistic_full", "columns": columns, "rows": rows}
+    )
+    time.sleep(0.01)
+    middle = utcnow().isoformat()
+    j = columns.index("checking_status")
+    shifted_rows = [[*r[:j], "no checking account", *r[j + 1 :]] for r in rows]  # all A14, by label
+    client.post(
+        "/v1/predict/batch",
+        json={"model": "logistic_full", "columns": columns, "rows": shifted_rows},
+    )
+    before = client.get(
+        "/v1/models/logistic_full/stats", query_string={"since": since, "until": middle}
+    ).json["drift"]
+    checking = next(f for f in before["features"] if f["feature"] == "checking_status")
+    assert checking["categories"] == ["A11", "A12", "A13", "A14"]
+    assert checking["actual"] == [
+        sum(r[j] == code for r in rows) for code in checking["categories"]
+    ]
+    assert checking["band"] == "stable"
+    after = client.get("/v1/models/logistic_full/stats", query_string={"since": middle}).json[
+        "drift"
+    ]
+    checking = next(f for f in after["features"] if f["feature"] == "checking_status")
+    assert checking["actual"] == [0, 0, 0, 400]
+    assert checking["band"] == "significant"
+
+
 def test_the_window_leaves_out_older_rows(app):
     engine = app.extensions["creditscorer.db"]
     marker = f"old-{time.time_ns()}"
