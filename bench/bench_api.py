@@ -391,10 +391,10 @@ def time_call(fn: Callable[[], Any], min_seconds: float, min_runs: int = 3) -> f
 
 def applicants(n: int, seed: int = 20261126) -> np.ndarray:
     """``n`` applicants drawn (with replacement) from the shipped training data."""
-    from training.data import load_csv
-    from training.train import DEFAULT_DATA
+    from training.german import SEED_FEATURES
+    from training.train import german_dataset
 
-    data = load_csv(DEFAULT_DATA).X
+    data = german_dataset(SEED_FEATURES).X
     rng = np.random.default_rng(seed)
     return data[rng.integers(0, data.shape[0], n)]
 
