@@ -1,7 +1,11 @@
-"""``python -m server``: train the models if there are none, then serve with waitress.
+"""``python -m server``: train the models if there are none, then serve.
 
-Waitress runs on Linux, macOS and Windows (``py -m server`` there). For Linux
-deployments with several worker processes use gunicorn: ``gunicorn server.wsgi:app``.
+The default server is granian (a Rust HTTP server with wheels for Linux, macOS and
+Windows: ``py -m server`` there): on the 2-core benchmark machine it answered a score
+faster than waitress and gunicorn, at one client and at eight (docs/performance.md).
+``--server waitress`` serves with waitress, the previous default (pure Python, threads).
+For Linux deployments behind nginx, gunicorn stays supported: ``gunicorn server.wsgi:app``
+(deploy/gunicorn.conf.py).
 
 ``python -m server keys add --name NAME [--role admin]`` creates an API key and prints
 it once; ``keys list`` shows every key (never the key itself); ``keys revoke ID`` stops
@@ -12,13 +16,99 @@ SQLite file in the instance folder).
 from __future__ import annotations
 
 import argparse
+import http.client
 import logging
+import os
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
+SERVERS = ("granian", "waitress")
+
+
+_ANNOUNCE = "CREDITSCORER_ANNOUNCE"  # from the command to its workers: where and since when
+ANNOUNCE_TIMEOUT_S = 60.0
+
+
+def granian_app():
+    """Granian's app factory, run in each worker: build the app and announce it once serving.
+
+    The worker binds its socket after the factory returns, so a thread asks ``/health``
+    until it is answered and only then prints "listening": ready means serving.
+    """
+    from server import create_app
+
+    app = create_app()
+    announce = os.environ.pop(_ANNOUNCE, "")
+    if announce:
+        threading.Thread(target=_announce, args=announce.split(" "), daemon=True).start()
+    return app
+
+
+def _announce(address: str, host: str, port: str, started: str) -> None:
+    deadline = time.monotonic() + ANNOUNCE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        connection = http.client.HTTPConnection(host, int(port), timeout=5)
+        try:
+            connection.request("GET", "/health")
+            reply = connection.getresponse()
+            reply.read()
+            if reply.status == 200:
+                print(
+                    f"CreditScorer listening on {address} "
+                    f"(ready in {time.time() - float(started):.2f} s; Ctrl+C stops)",
+                    flush=True,
+                )
+                return
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.005)
+
+
+def _free_port(host: str) -> int:
+    """A port nobody listens on now, for ``--port 0`` (granian needs a number to bind)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _serve_granian(args: argparse.Namespace) -> int:
+    started = time.time()  # wall time: the worker that reports it is another process
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    if args.workers > 1:
+        # Each worker builds its own app; train any missing model once, here, first.
+        from server import create_app
+
+        create_app().extensions["creditscorer.db"].dispose()
+    port = args.port or _free_port(args.host)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    probe = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(args.host, args.host)  # noqa: S104
+    os.environ[_ANNOUNCE] = f"http://{shown}:{port} {probe} {port} {started}"
+    server = Granian(
+        "server.__main__:granian_app",
+        factory=True,
+        address=args.host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=args.workers,
+        blocking_threads=args.threads,
+        log_level=LogLevels.warning,
+    )
+    server.serve()
+    return 0
+
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.server == "granian":
+        return _serve_granian(args)
     started = time.perf_counter()
     from waitress import create_server
 
@@ -100,7 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=int, default=5000, help="port; 0 picks a free one")
-    parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
+    parser.add_argument(
+        "--server", choices=SERVERS, default="granian", help="HTTP server (default %(default)s)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per process that run the app (default 4)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="granian worker processes (default 1)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="{keys}", help="serve when omitted")
     keys_parser = commands.add_parser("keys", help="manage API keys")
     keys_parser.add_argument(

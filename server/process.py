@@ -8,8 +8,10 @@ block on a full pipe.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -40,6 +42,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=timeout)
+        _kill_group(self.process)
         if self.reader is not None:
             self.reader.join(timeout=timeout)
         if self.process.stdout is not None:
@@ -52,6 +55,14 @@ class ServerProcess:
         return requests.post(self.url + path, timeout=kwargs.pop("timeout", 60), **kwargs)
 
 
+def _kill_group(process: subprocess.Popen) -> None:
+    """Worker processes (granian's, gunicorn's) share the server's process group: end any
+    that outlived it, so that none keeps a port or a database file open."""
+    if hasattr(os, "killpg"):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def start_server(env: dict[str, str], args: list[str] | None = None) -> ServerProcess:
     """Start the server as a child process and wait until it prints its address."""
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
@@ -62,6 +73,7 @@ def start_server(env: dict[str, str], args: list[str] | None = None) -> ServerPr
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=hasattr(os, "killpg"),  # its own process group, for _kill_group
     )
     lines: queue.Queue[str | None] = queue.Queue()
     output: list[str] = []
@@ -88,6 +100,7 @@ def start_server(env: dict[str, str], args: list[str] | None = None) -> ServerPr
             return ServerProcess(url=url, process=process, output=output, reader=reader)
     process.kill()
     process.wait(timeout=10)
+    _kill_group(process)
     reader.join(timeout=10)
     if process.stdout is not None:
         process.stdout.close()
