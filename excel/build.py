@@ -5,16 +5,14 @@ source of truth; the workbook is what this script makes of them, byte for byte t
 every run (fixed creation date, XlsxWriter's fixed zip dates), and a test checks that the
 committed workbook is current.
 
-Two passes share ONE layout function, because pyOpenVBA must see the sheets' code names to
-give every sheet its document module, and XlsxWriter must write the final file:
+The VBA project (``xl/vbaProject.bin``) is written by ``excel/vbaproject.py`` to the
+letter of [MS-OVBA]: ``ThisWorkbook``, one document module per sheet named by the sheet's
+code name (``DOCUMENTS``, the same names ``lay_out`` gives the sheets), and every module
+of ``excel/vba/``. XlsxWriter writes the workbook around it. That module's docstring says
+why pyOpenVBA's own project writer is no longer used.
 
-1. XlsxWriter writes a skeleton ``.xlsm`` with the layout and no VBA; pyOpenVBA adds a VBA
-   project to it (``ThisWorkbook`` and one document module per sheet) and every module of
-   ``excel/vba/``; the ``xl/vbaProject.bin`` of that file is kept.
-2. XlsxWriter writes the final file with the same layout plus that ``vbaProject.bin``.
-
-Every module is parsed by ``pyopenvba.interpreter.parse_module`` first: pyOpenVBA saves a
-broken module without complaint, and in LibreOffice one broken module silently disables
+Every module is parsed by ``pyopenvba.interpreter.parse_module`` first: a project writer
+stores a broken module without complaint, and in LibreOffice one broken module silently disables
 every macro of the workbook.
 """
 
@@ -26,15 +24,14 @@ import datetime as dt
 import io
 import sys
 import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import xlsxwriter
-from pyopenvba import ExcelFile
 from pyopenvba.interpreter import parse_module
-from pyopenvba.vba import VBAModuleKind
+
+from excel.vbaproject import ProjectModule, module_code, vba_project_bin
 
 EXCEL_DIR = Path(__file__).resolve().parent
 VBA_DIR = EXCEL_DIR / "vba"
@@ -58,6 +55,7 @@ SHEETS = {
     "UDF examples": "shUdfExamples",
     "xlwings.conf": "shXlwingsConf",
 }
+DOCUMENTS = ("ThisWorkbook", *SHEETS.values())
 
 # Button caption -> (sheet, anchor cell, macro). Tests "click" each button through this.
 BUTTONS = {
@@ -491,21 +489,19 @@ def _write_workbook(path: Path, vba_bin: bytes | None) -> None:
     workbook.close()
 
 
-def make_vba_project(modules: list[VbaModule], workdir: Path) -> bytes:
-    """Pass 1: a skeleton with the layout, given a VBA project by pyOpenVBA."""
-    skeleton = workdir / "skeleton.xlsm"
-    _write_workbook(skeleton, vba_bin=None)
-    with_project = workdir / "with_project.xlsm"
-    with ExcelFile(skeleton) as excel_file:
-        project = excel_file.add_vba_project()
-        for document in [m.name for m in project.modules]:
-            excel_file.set_module(document, _EMPTY_DOCUMENT_MODULE)
-        for module in modules:
-            kind = VBAModuleKind.other if module.is_class else VBAModuleKind.standard
-            project.add_module(module.name, module.source, kind=kind)
-        excel_file.save(with_project)
-    with zipfile.ZipFile(with_project) as package:
-        return package.read("xl/vbaProject.bin")
+def project_modules(modules: list[VbaModule]) -> list[ProjectModule]:
+    """The modules of the VBA project: ThisWorkbook and one document module per sheet (by
+    code name, in sheet order), then the modules of ``excel/vba/``."""
+    documents = [ProjectModule(name, "document", _EMPTY_DOCUMENT_MODULE) for name in DOCUMENTS]
+    return documents + [
+        ProjectModule(m.name, "class" if m.is_class else "standard", module_code(m.source))
+        for m in modules
+    ]
+
+
+def make_vba_project(modules: list[VbaModule]) -> bytes:
+    """The ``vbaProject.bin`` of the workbook, written by excel/vbaproject.py."""
+    return vba_project_bin(project_modules(modules))
 
 
 def build(out: Path = WORKBOOK_PATH, vba_dir: Path = VBA_DIR) -> Path:
@@ -513,7 +509,7 @@ def build(out: Path = WORKBOOK_PATH, vba_dir: Path = VBA_DIR) -> Path:
     modules = read_modules(vba_dir)
     compile_check(modules)
     with tempfile.TemporaryDirectory(prefix="creditscorer-build-") as tmp:
-        vba_bin = make_vba_project(modules, Path(tmp))
+        vba_bin = make_vba_project(modules)
         staged = Path(tmp) / "final.xlsm"
         _write_workbook(staged, vba_bin)
         out.parent.mkdir(parents=True, exist_ok=True)
