@@ -38,14 +38,26 @@ def calibration_table(y: np.ndarray, probability: np.ndarray) -> dict[str, Any]:
     }
 
 
+def band_names(edges: list[float]) -> list[str]:
+    names = [f"< {edges[0]:g}"]
+    names += [f"{lo:g}–{hi - 1:g}" for lo, hi in itertools.pairwise(edges)]
+    names.append(f"{edges[-1]:g}+")
+    return names
+
+
+def group_order(spec: dict[str, Any]) -> list[str]:
+    """The groups of a grouping in reading order (bands ascending, map values as listed)."""
+    if "bands" in spec:
+        return band_names(list(spec["bands"]))
+    return list(dict.fromkeys(spec["map"].values()))
+
+
 def group_labels(spec: dict[str, Any], raw: np.ndarray) -> np.ndarray:
     """The fairness group of each raw value: numeric bands or a code map."""
     if "bands" in spec:
         edges = list(spec["bands"])
         values = np.array([float(v) for v in raw.tolist()])
-        names = [f"< {edges[0]:g}"]
-        names += [f"{lo:g}–{hi - 1:g}" for lo, hi in itertools.pairwise(edges)]
-        names.append(f"{edges[-1]:g}+")
+        names = band_names(edges)
         return np.array(names, dtype=object)[np.searchsorted(edges, values, side="right")]
     mapping = spec["map"]
     return np.array([mapping.get(" ".join(str(v).split()), str(v)) for v in raw.tolist()])
@@ -63,6 +75,7 @@ def fairness_table(
     threshold: float,
     groups: dict[str, np.ndarray],
     minimum_group: int = 10,
+    orders: dict[str, list[str]] | None = None,
 ) -> dict[str, Any] | None:
     """Approval rate, default rate and ROC AUC by group (fairlearn's MetricFrame).
 
@@ -112,6 +125,9 @@ def fairness_table(
                     "roc_auc": None if np.isnan(auc) else round(float(auc), 4),
                 }
             )
+        order = (orders or {}).get(name, [])
+        rank = {group: i for i, group in enumerate(order)}
+        rows.sort(key=lambda r: (rank.get(r["group"], len(rank)), r["group"]))
         table[name] = rows
         sized = [r for r in rows if r["count"] >= minimum_group]
         if len(sized) >= 2:

@@ -427,6 +427,7 @@ def train_model(
         holdout_probability,
         threshold,
         fairness_groups(dataset, idx_holdout, groups),
+        orders={g["name"]: report.group_order(g) for g in groups},
     )
     if fairness is not None:  # the groupings, so that a retrain can measure the same ones
         fairness["definitions"] = [g for g in groups if g["column"] in dataset.columns]
