@@ -165,7 +165,7 @@ def test_nginx_proxies_to_gunicorn_with_tls_keys_request_ids_and_a_body_limit(
     base, verify = site["https"], site["verify"]
     health = requests.get(base + "/health", verify=verify, timeout=30)
     assert health.status_code == 200
-    assert set(health.json()["models"]) == {"logistic", "forest"}
+    assert set(health.json()["models"]) == {"logistic", "forest", "logistic_full", "forest_full"}
     # nginx gives a request without an id its own, which the app echoes in header and body.
     assert re.fullmatch(r"[0-9a-f]{32}", health.headers["X-Request-ID"])
     # Keys pass through unchanged in either header; a missing one gets the app's 401.
