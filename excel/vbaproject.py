@@ -171,7 +171,7 @@ def encrypt(data: bytes, project_id_text: str, seed: int) -> str:
     ignored_length = (seed & 6) // 2
     for index in range(ignored_length):
         temp = (seed + index) & 0xFF
-        byte_enc = ((encrypted_1 + encrypted_2) & 0xFF) ^ temp
+        byte_enc = temp ^ ((encrypted_2 + unencrypted_1) & 0xFF)
         out.append(byte_enc)
         encrypted_2, encrypted_1, unencrypted_1 = encrypted_1, byte_enc, temp
     for byte in struct.pack("<I", len(data)) + data:
