@@ -51,9 +51,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     engine = db.make_engine(settings.database_url or db.default_url(Path(app.instance_path)))
     app.extensions["creditscorer.db"] = engine
     # Feature modules register their tables and request hooks here (query log, keys, admin).
-    from server import dashboard, querylog, stats
+    from server import dashboard, metrics, querylog, stats
 
     querylog.init_app(app)  # first: its clock starts before any other hook runs
+    metrics.init_app(app)
     stats.init_app(app)
     dashboard.init_app(app)
     db.create_tables(engine)

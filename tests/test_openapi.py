@@ -96,6 +96,7 @@ def check_reply(method: str, url_path: str, reply: requests.Response) -> None:
 CASES = [
     ("GET", "/health", {}, 200),
     ("GET", "/openapi.json", {}, 200),
+    ("GET", "/metrics", {}, 200),
     ("GET", "/v1/models", {}, 200),
     ("GET", "/v1/models/forest", {}, 200),
     ("GET", "/v1/models/nope", {}, 404),
