@@ -400,7 +400,12 @@ def _lay_out_settings(sheet, fmt) -> None:
     sheet.write_string("B2", "Value", fmt["header"])
     for row, (label, value, note) in enumerate(rows, start=2):
         sheet.write_string(row, 0, label, fmt["label"])
-        sheet.write(row, 1, value, fmt["input"])
+        # write_string, not write: XlsxWriter makes a hyperlink of a text like a URL, and
+        # the address is a setting to edit, not a link to follow.
+        if isinstance(value, str):
+            sheet.write_string(row, 1, value, fmt["input"])
+        else:
+            sheet.write_number(row, 1, value, fmt["input"])
         sheet.write_string(row, 7, note, fmt["note"])
     sheet.write_string("H2", "Notes", fmt["header"])
     sheet.data_validation("B7", {"validate": "list", "source": list(MODELS)})

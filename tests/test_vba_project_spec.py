@@ -6,6 +6,7 @@ way (pyOpenVBA's project writer) is built here too, to show that the checks can 
 
 from __future__ import annotations
 
+import re
 import shutil
 import zipfile
 
@@ -126,3 +127,65 @@ def test_writer_round_trips_through_the_reader():
     samples = [b"", b"a", bytes(range(256)) * 20, b"abc" * 5000, (b"x\r\n" * 1500) + b"tail"]
     for sample in samples:
         assert decompress(compress(sample)) == sample
+
+
+def _conditional_blocks(source: str) -> list[tuple[int, str, bool]]:
+    """(line number, code line, whether it sits inside an ``#If VBA7`` branch)."""
+    result = []
+    stack: list[bool] = []
+    for number, line in enumerate(source.split("\r\n"), start=1):
+        code = line.split("'", 1)[0].strip()
+        lowered = code.lower()
+        if lowered.startswith("#if "):
+            stack.append("vba7" in lowered and "not" not in lowered)
+        elif lowered.startswith("#else"):
+            stack[-1] = False
+        elif lowered.startswith("#end if"):
+            stack.pop()
+        elif code:
+            result.append((number, code, any(stack)))
+    return result
+
+
+def test_every_declare_and_pointer_sized_call_sits_under_if_vba7():
+    for path in sorted(build.VBA_DIR.iterdir()):
+        source = path.read_bytes().decode("utf-8")
+        lines = _conditional_blocks(source)
+        declared = {
+            m.group(1).lower()
+            for _, code, _ in lines
+            if (m := re.search(r"\bDeclare\s+(?:PtrSafe\s+)?(?:Function|Sub)\s+(\w+)", code))
+        }
+        for number, code, guarded in lines:
+            uses_pointer = re.search(r"\b(LongPtr|Declare)\b", code, re.IGNORECASE)
+            calls = [name for name in declared if re.search(rf"\b{name}\b", code, re.IGNORECASE)]
+            if uses_pointer or calls:
+                assert guarded, f"{path.name}:{number} outside #If VBA7: {code}"
+            if re.search(r"\bDeclare\b", code):
+                assert "PtrSafe" in code, f"{path.name}:{number} Declare without PtrSafe"
+
+
+def test_no_module_is_named_after_an_excel_class():
+    # Classes of Excel's object model (hidden ones included) a module name could shadow.
+    excel_classes = {
+        "application", "buttons", "button", "workbook", "worksheet", "range", "sheets",
+        "names", "name", "shapes", "charts", "dialogs", "menus", "toolbars", "drawings",
+        "checkboxes", "optionbuttons", "listboxes", "dropdowns", "labels", "textboxes",
+    }  # fmt: skip
+    names = {path.stem.lower() for path in build.VBA_DIR.iterdir()}
+    assert not names & excel_classes
+
+
+def test_settings_address_is_text_not_a_hyperlink():
+    with zipfile.ZipFile(build.WORKBOOK_PATH) as package:
+        workbook_xml = package.read("xl/workbook.xml").decode()
+        sheet_ids = re.findall(r'<sheet name="([^"]+)" sheetId="(\d+)"', workbook_xml)
+        index = [name for name, _ in sheet_ids].index("Settings") + 1
+        sheet_xml = package.read(f"xl/worksheets/sheet{index}.xml").decode()
+        strings = package.read("xl/sharedStrings.xml").decode()
+        assert "<hyperlink" not in sheet_xml
+        assert not any("hyperlink" in member for member in package.namelist())
+        cell = re.search(r'<c r="B3"[^>]*t="s"[^>]*><v>(\d+)</v>', sheet_xml)
+        assert cell, "Settings!B3 is not a shared string"
+        texts = re.findall(r"<t[^>]*>([^<]*)</t>", strings)
+        assert texts[int(cell.group(1))] == build.DEFAULT_API_URL

@@ -13,7 +13,8 @@ Attribute VB_Name = "HttpTransport"
 ' Linux), and delete every request's files afterwards.
 '
 ' The platform is chosen at run time: LibreOffice reads both branches of an #If, so #If
-' only guards the Declare (as 64-bit Office requires), never a code path.
+' only guards the Declares (as 64-bit Office requires) and the code that uses them
+' (pointer-sized LongPtr values), never a choice of platform.
 '
 ' Errors raised: none. A request that gets no HTTP reply returns status 0 and sets
 ' transportError to one of the HTTP_FAILED_* codes below, with the detail in
@@ -256,11 +257,19 @@ Private Sub tpRunShell(ByVal script As String, ByVal marker As String, ByVal lim
 End Sub
 
 ' Mac Excel: popen runs the script with /bin/sh -c itself (so $? reaches the script's own
-' shell unexpanded); pclose waits for it to finish.
+' shell unexpanded); pclose waits for it to finish. The pointer-sized variable and the
+' calls sit under #If VBA7 with their Declares, so that a VBA6 host still compiles the
+' project; there (Mac Office 2011) nothing runs, no reply file appears and the request
+' fails as "no reply". LibreOffice compiles both branches, so neither declares anything
+' the other does.
 Private Sub tpRunMac(ByVal script As String)
+#If VBA7 Then
     Dim stream As LongPtr
     stream = tpPopen(script, "r")
     If stream <> 0 Then tpPclose stream
+#Else
+    ' No popen on VBA6: the caller sees no reply file.
+#End If
 End Sub
 
 ' The folder for the request files, made once per session by the shell with mode 700: the
