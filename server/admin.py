@@ -38,6 +38,7 @@ def _options() -> dict[str, Any]:
             raise ApiError(400, f"body: {message}", [FieldError("body", message)]) from None
         if not isinstance(body, dict):
             raise ApiError(400, "body: must be a JSON object", [FieldError("body", "an object")])
+        _check_json_types(body)
         return {**request.args.to_dict(), **body}
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         return {**request.args.to_dict(), **request.form.to_dict()}
@@ -48,6 +49,18 @@ def _options() -> dict[str, Any]:
             f"(field file), got {request.mimetype or 'no content type'}",
         )
     return request.args.to_dict()
+
+
+def _check_json_types(body: dict[str, Any]) -> None:
+    """JSON options are typed: booleans for quick and force, a number for wait (no text)."""
+    for name in ("quick", "force"):
+        if name in body and not isinstance(body[name], bool):
+            message = "must be true or false (a JSON boolean)"
+            raise ApiError(400, f"{name}: {message}", [FieldError(name, message)])
+    wait = body.get("wait", 0)
+    if isinstance(wait, bool) or not isinstance(wait, int | float):
+        message = "must be a number of seconds (a JSON number)"
+        raise ApiError(400, f"wait: {message}", [FieldError("wait", message)])
 
 
 def _wait(options: dict[str, Any]) -> float:

@@ -19,8 +19,11 @@ JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 # Reply formats a batch may ask for in Accept; by default a reply has the request's format.
 REPLY_TYPES = ("application/json", "text/csv", tables.ARROW_STREAM, tables.PARQUET)
-TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off"}
+# Booleans in query strings and form fields, compared case-insensitively: what a URL
+# typed by hand or built by Excel (=TRUE() concatenates as "TRUE") says. JSON bodies
+# take JSON booleans only, so that a typo there is an error and not a guess.
+TRUE_WORDS = {"true", "1"}
+FALSE_WORDS = {"false", "0"}
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> Response:
@@ -37,25 +40,45 @@ def settings():
 
 
 def flag(value: Any, name: str, default: bool) -> bool:
+    """A boolean option: a JSON boolean, or true/false/1/0 (any case) from a query or form."""
     if value is None:
         return default
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text in TRUE_WORDS:
+    if isinstance(value, str) and value.lower() in TRUE_WORDS:
         return True
-    if text in FALSE_WORDS:
+    if isinstance(value, str) and value.lower() in FALSE_WORDS:
         return False
     raise ApiError(
         400, f"{name}: must be true or false", [FieldError(name, "must be true or false")]
     )
 
 
-def _model(name: Any) -> Model:
-    if name is None or name == "":
+def json_flag(body: dict[str, Any], name: str, default: bool) -> bool:
+    """A boolean field of a JSON body: absent gives the default; anything but true/false is 400."""
+    if name not in body:
+        return default
+    value = body[name]
+    if not isinstance(value, bool):
+        message = "must be true or false (a JSON boolean)"
+        raise ApiError(400, f"{name}: {message}", [FieldError(name, message)])
+    return value
+
+
+MISSING = object()
+
+
+def _model(name: Any = MISSING) -> Model:
+    """The model a request names; absent or empty text means the default model.
+
+    Anything but text (null, a number, an object) is a 400 naming the field: a client
+    that sends a wrong model field must learn it, not get another model's score.
+    """
+    if name is MISSING or name == "":
         name = settings().default_model
     if not isinstance(name, str):
-        raise ApiError(400, "model: must be text", [FieldError("model", "must be a model name")])
+        message = "must be a model name (text)"
+        raise ApiError(400, f"model: {message}", [FieldError("model", message)])
     model = store().get(name.strip().lower())
     g.scored_model = model
     return model
@@ -106,14 +129,18 @@ def predict() -> Response:
             raise ApiError(
                 400, "body: must be a JSON object", [FieldError("body", "must be an object")]
             )
-    model = _model(record.get("model", request.args.get("model")))
+    model = _model(record.get("model", request.args.get("model", MISSING)))
     fmt = request.args.get("format", record.get("format", "json"))
     if fmt not in ("json", "text"):
         raise ApiError(
             400, "format: must be json or text", [FieldError("format", "must be json or text")]
         )
     g.scored_inputs = record  # the query log reads what was scored from g
-    result = model.score_one(record, with_reasons=flag(record.get("reasons"), "reasons", True))
+    if request.method == "GET":
+        with_reasons = flag(record.get("reasons"), "reasons", True)
+    else:
+        with_reasons = json_flag(record, "reasons", True)
+    result = model.score_one(record, with_reasons=with_reasons)
     g.scored_rows = 1
     g.scored_result = result
     if fmt == "text":
@@ -166,8 +193,14 @@ def predict_batch() -> Response:
     # its card's feature names drive the parsing.
     body = _json_body() if request.mimetype in JSON_TYPES else None
     options = body if isinstance(body, dict) else {}
-    model = _model(options.get("model") or request.args.get("model"))
-    with_reasons = flag(options.get("reasons", request.args.get("reasons")), "reasons", False)
+    if "columns" in options and "records" in options:
+        message = "give either columns and rows, or records, not both"
+        raise ApiError(400, f"body: {message}", [FieldError("body", message)])
+    model = _model(options.get("model", request.args.get("model", MISSING)))
+    if "reasons" in options:
+        with_reasons = json_flag(options, "reasons", False)
+    else:
+        with_reasons = flag(request.args.get("reasons"), "reasons", False)
     limits = settings()
     table = _read_batch(model.card.feature_names, limits.max_batch_rows, body)
     if with_reasons and table.n_rows > limits.max_reason_rows:

@@ -226,18 +226,34 @@ class KeyChecker:
         return result
 
 
-def presented_key() -> str | None:
-    """The key from ``X-API-Key``, ``Authorization: Bearer`` or, for browsers, the password
-    of ``Authorization: Basic`` (any user name); None when the request carries none."""
+def presented_keys() -> list[str]:
+    """Every distinct key the request carries: ``X-API-Key`` first, then the token of
+    ``Authorization: Bearer`` or, for browsers, the password of ``Authorization: Basic``
+    (any user name). An ``Authorization`` header that carries no readable key (another
+    scheme, no credentials, broken Basic) counts as a key that matches none, so that it is
+    refused like any other wrong key instead of being skipped."""
+    found: list[str] = []
     key = request.headers.get("X-API-Key", "").strip()
     if key:
-        return key
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        found.append(key)
+    header = request.headers.get("Authorization", "").strip()
+    if not header:
+        return found
+    scheme, _, credentials = header.partition(" ")
+    other = header
     if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    if scheme.lower() == "basic" and request.authorization is not None:
-        return (request.authorization.password or "").strip() or None
-    return None
+        other = credentials.strip()
+    elif scheme.lower() == "basic" and request.authorization is not None:
+        other = (request.authorization.password or "").strip() or header
+    if other not in found:
+        found.append(other)
+    return found
+
+
+def presented_key() -> str | None:
+    """The request's key (see ``presented_keys``); None when it carries none."""
+    found = presented_keys()
+    return found[0] if found else None
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -291,11 +307,24 @@ def init_app(app: Flask) -> None:
         g.auth_open = False
         if request.path in OPEN_PATHS or (_is_preflight() and _allowed_origin(origins)):
             return
-        presented = presented_key()
+        sent = presented_keys()
+        presented = sent[0] if sent else None
         result = checker.check(presented)
         if result.open:
             g.auth_open = True
             return
+        if len(sent) > 1:
+            # Two headers, two keys: whichever is wrong, the request is refused, so that the
+            # answer never depends on which header a proxy or client library reads first.
+            challenge = REALM + ', error="invalid_token"'
+            if request.path in BROWSER_PATHS:
+                challenge = BROWSER_REALM
+            raise ApiError(
+                401,
+                "the X-API-Key and Authorization headers carry different keys; "
+                "send one key, in one of them (or the same key in both)",
+                headers={"WWW-Authenticate": challenge},
+            )
         if result.key is None:
             if presented is None:
                 detail = (

@@ -64,9 +64,16 @@ def _parse_time(name: str, text: str) -> datetime:
     return value
 
 
+WINDOW_PARAMETERS = frozenset({"hours", "since", "until"})
+
+
 def parse_window(args: dict[str, str], default_hours: int, now: datetime | None = None) -> Window:
     """The window a request asks for: ``hours`` or ``since``/``until``; raises ApiError."""
     now = now or utcnow()
+    unknown = sorted(set(args) - WINDOW_PARAMETERS)
+    if unknown:
+        # A misspelt "huors" would otherwise give the default window without a word.
+        raise _bad(unknown[0], "unknown parameter; the window takes hours, or since and until")
     hours_text, since_text, until_text = args.get("hours"), args.get("since"), args.get("until")
     if hours_text is not None and since_text is not None:
         raise _bad("hours", "give either hours or since, not both")
