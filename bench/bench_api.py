@@ -11,12 +11,17 @@ then measures side by side in one run and prints one report:
 
 * the in-process floor: ONNX Runtime against scikit-learn ``predict_proba`` (1 row, every
   batch size), ``score_one`` with and without reasons;
-* the real server (``python -m server``, waitress): start-up time (process start to the first
-  200 on ``/health``), single-score latency p50/p99 over one keep-alive connection
+* the real server (``python -m server``, granian, the default): start-up time (process
+  start to the first 200 on ``/health``), single-score latency p50/p99 over one keep-alive
+  connection
   (``http.client``), throughput at concurrency 8 (8 threads, each its own connection, a
   bounded number of requests), batch latency at 1; 1,000; 10,000; 100,000 rows as JSON
-  columns and as CSV, and the resident memory after the batches;
-* the same server under gunicorn with 2 sync workers (start-up, throughput, memory per worker);
+  columns, CSV, Arrow IPC stream and Parquet, and the resident memory after the batches;
+  the full-attribute models (single score with reasons, 100,000-row batch) when trained;
+* the previous default, ``python -m server --server waitress`` (singles, throughput, the
+  100,000-row JSON and CSV batches);
+* 2 worker processes: ``python -m server --workers 2``, gunicorn sync and gthread
+  (start-up, throughput, memory per worker);
 * the naive seed-style baseline ``bench/naive_app.py`` (waitress, joblib pipeline, a table
   per request, default scikit-learn predict, ``flask.jsonify``);
 * the issue's targets, each with our figure and met / not met.
@@ -62,12 +67,21 @@ CONCURRENCY = 8
 START_TIMEOUT = 90.0
 REQUEST_TIMEOUT = 120.0
 
+FULL_MODELS = ("logistic_full", "forest_full")  # every German Credit attribute but the excluded
+FORMATS = ("json", "csv", "arrow", "parquet")
+ARROW = "application/vnd.apache.arrow.stream"
+PARQUET = "application/vnd.apache.parquet"
+MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "arrow": ARROW, "parquet": PARQUET}
+
 TARGETS = {
-    "single_p50_ms": 0.5,
+    "single_p50_ms": 0.6,
     "single_p50_reasons_ms": 1.0,
-    "throughput_rps": 2500.0,
-    "batch_logistic_100k_ms": 25.0,
-    "batch_forest_ratio": 1.1,
+    "health_p50_ms": 0.4,
+    "throughput_rps": 2000.0,
+    "batch_json_100k_ms": 60.0,
+    "batch_csv_vs_json": 1.5,
+    "batch_columnar_100k_ms": 15.0,
+    "batch_forest_ratio": 1.3,
     "rss_mb": 200.0,
     "startup_s": 1.0,
 }
@@ -415,6 +429,41 @@ def json_batch(model: str, rows: list[list[int | float]]) -> bytes:
     return json.dumps({"model": model, "columns": list(FEATURES), "rows": rows}).encode()
 
 
+def columnar_batch(kind: str, columns: dict[str, list[Any]]) -> bytes:
+    """The table as an Arrow IPC stream or a Parquet file (pyarrow)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(columns)
+    sink = pa.BufferOutputStream()
+    if kind == "arrow":
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    else:
+        pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def full_applicants(model_dir: Path, n: int, seed: int = 20261126) -> dict[str, list[Any]]:
+    """``n`` full-attribute applicants from the training data, categories as their codes."""
+    from creditscorer import ModelStore
+    from training.german import FULL_FEATURES
+    from training.train import german_dataset
+
+    card = ModelStore(model_dir).get(FULL_MODELS[0]).card
+    data = german_dataset(FULL_FEATURES).X
+    picked = data[np.random.default_rng(seed).integers(0, data.shape[0], n)]
+    columns: dict[str, list[Any]] = {}
+    for j, spec in enumerate(card.features):
+        values = picked[:, j]
+        if spec.is_category:
+            codes = np.array([c.code for c in spec.categories], dtype=object)
+            columns[spec.name] = codes[values.astype(int)].tolist()
+        else:
+            columns[spec.name] = [int(v) if float(v).is_integer() else float(v) for v in values]
+    return columns
+
+
 def csv_batch(rows: list[list[int | float]]) -> bytes:
     lines = [",".join(FEATURES)] + [",".join(map(str, r)) for r in rows]
     return ("\r\n".join(lines) + "\r\n").encode()
@@ -576,6 +625,45 @@ def check_csv_rows(n: int) -> Callable[[bytes], None]:
     return check
 
 
+def check_columnar_rows(kind: str, n: int) -> Callable[[bytes], None]:
+    def check(reply: bytes) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if kind == "arrow":
+            with pa.ipc.open_stream(pa.py_buffer(reply)) as reader:
+                table = reader.read_all()
+        else:
+            table = pq.read_table(pa.BufferReader(reply))
+        if table.num_rows != n or table.column("error").null_count != n:
+            raise RuntimeError(f"expected {n} {kind} result rows without errors")
+
+    return check
+
+
+def check_reply(fmt: str, n: int) -> Callable[[bytes], None]:
+    if fmt == "json":
+        return check_json_rows(n)
+    if fmt == "csv":
+        return check_csv_rows(n)
+    return check_columnar_rows(fmt, n)
+
+
+def batch_request(ctx: Context, name: str, fmt: str, n: int) -> tuple[str, bytes, dict]:
+    """Path, body and headers of one batch; the reply comes in the request's format."""
+    if fmt == "json":
+        return (
+            "/v1/predict/batch",
+            ctx.bodies[("json", name, n)],
+            {"Content-Type": MEDIA_TYPES[fmt]},
+        )
+    return (
+        f"/v1/predict/batch?model={name}",
+        ctx.bodies[(fmt, name, n)],
+        {"Content-Type": MEDIA_TYPES[fmt], "Accept": MEDIA_TYPES[fmt]},
+    )
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -588,6 +676,7 @@ class Context:
     X: np.ndarray  # the largest batch; smaller batches are its first rows
     rows: list[list[int | float]]
     bodies: dict[tuple[str, str, int], bytes]
+    full: dict[str, list[Any]] | None = None  # full-attribute applicants, by column
 
 
 def machine_info() -> dict[str, Any]:
@@ -631,6 +720,8 @@ def machine_info() -> dict[str, Any]:
         "scikit-learn": ver("scikit-learn"),
         "flask": ver("flask"),
         "waitress": ver("waitress"),
+        "granian": ver("granian"),
+        "pyarrow": ver("pyarrow"),
         "gunicorn": ver("gunicorn"),
         "pandas": pandas_state,
         "threadpools": blas,
@@ -689,6 +780,26 @@ def measure_floor(ctx: Context) -> dict[str, Any]:
             f" ms; sklearn 1 row {entry['sklearn'][1]:.3f} ms, 100k"
             f" {entry['sklearn'][100_000]:.1f} ms"
         )
+    if ctx.full is not None:
+        from creditscorer.validation import validate_table
+
+        n = len(next(iter(ctx.full.values())))
+        record = {k: v[0] for k, v in ctx.full.items()}
+        for name in FULL_MODELS:
+            model = store.get(name)
+            X = validate_table(model.card.features, ctx.full, n).X
+            budget = ctx.plan.floor_min_seconds
+            floor[name] = {
+                "version": model.version,
+                "onnx": {n: time_call(lambda X=X, m=model: m.predict_proba(X), budget)},
+                "score_one_reasons": time_call(
+                    lambda m=model: m.score_one(record, with_reasons=True), budget
+                ),
+                "score_one_plain": time_call(
+                    lambda m=model: m.score_one(record, with_reasons=False), budget
+                ),
+            }
+            log(f"floor {name}: score_one+reasons {floor[name]['score_one_reasons']:.3f} ms")
     return floor
 
 
@@ -696,8 +807,12 @@ def start_server(ctx: Context, kind: str, k: int) -> tuple[Child, int, float]:
     """Start one server of ``kind``; return it, its port and the start-up time in seconds."""
     port = free_port()
     py = sys.executable
-    if kind == "waitress":
+    if kind == "granian":  # the default of python -m server
         argv = [py, "-m", "server", "--host", HOST, "--port", str(port)]
+    elif kind == "granian2":
+        argv = [py, "-m", "server", "--host", HOST, "--port", str(port), "--workers", "2"]
+    elif kind == "waitress":  # the previous default
+        argv = [py, "-m", "server", "--host", HOST, "--port", str(port), "--server", "waitress"]
     elif kind in ("gunicorn", "gthread"):
         conf = ctx.work / "gunicorn_bench_conf.py"  # empty: flags only, no project config file
         conf.write_text("# flags are passed on the command line\n")
@@ -720,7 +835,7 @@ def start_server(ctx: Context, kind: str, k: int) -> tuple[Child, int, float]:
     t0 = time.perf_counter()
     child = Child(f"{kind}#{k}", argv, ctx.env, ctx.work / f"{kind}.log")
     seconds = wait_healthy(child, port, t0)
-    if kind == "gunicorn":  # wait until both workers exist, so that memory covers both
+    if kind in ("gunicorn", "granian2"):  # wait until both workers exist, for memory
         deadline = time.perf_counter() + START_TIMEOUT
         while len(child.worker_pids()) < 2 and time.perf_counter() < deadline:
             time.sleep(0.01)
@@ -747,10 +862,14 @@ def pids_of(child: Child) -> list[int]:
     return workers or [child.pid]
 
 
-def measure_ours(ctx: Context, results: dict[str, Any]) -> None:
+def measure_ours(ctx: Context, results: dict[str, Any], kind: str = "granian") -> None:
+    """One single-process server: the default (granian, every figure) or the previous
+    default (waitress: singles, throughput, and the 100,000-row JSON and CSV batches)."""
     plan = ctx.plan
-    child, port, startup = start_measured(ctx, "waitress")
-    results["startup"]["waitress"] = startup
+    key = "ours" if kind == "granian" else "previous"
+    child, port, startup = start_measured(ctx, kind)
+    results["startup"][kind] = startup
+    pids = pids_of(child)
     try:
         single: dict[str, Any] = {}
         for name in MODELS:
@@ -758,49 +877,78 @@ def measure_ours(ctx: Context, results: dict[str, Any]) -> None:
                 extra = "" if reasons else "&reasons=false"
                 paths = single_paths("/v1/predict", name, ctx.X, extra)
                 series = latency_series(
-                    port, paths, plan.single, plan.warmup, plan.series_cap_seconds, [child.pid]
+                    port, paths, plan.single, plan.warmup, plan.series_cap_seconds, pids
                 )
                 single[f"{name}|{reasons}"] = series
                 log(
-                    f"waitress single {name} reasons={reasons}: p50 {series['p50']:.3f} ms,"
+                    f"{kind} single {name} reasons={reasons}: p50 {series['p50']:.3f} ms,"
                     f" p99 {series['p99']:.3f} ms"
                 )
         single["health"] = latency_series(
-            port, ["/health"], plan.single, plan.warmup, plan.series_cap_seconds, [child.pid]
+            port, ["/health"], plan.single, plan.warmup, plan.series_cap_seconds, pids
         )
-        results["single"]["ours"] = single
+        if kind == "granian" and ctx.full is not None:
+            for name in FULL_MODELS:
+                paths = full_paths(name, ctx.full)
+                series = latency_series(
+                    port, paths, plan.single, plan.warmup, plan.series_cap_seconds, pids
+                )
+                single[f"{name}|True"] = series
+                log(f"{kind} single {name} reasons=True: p50 {series['p50']:.3f} ms")
+        results["single"][key] = single
         conc: dict[str, Any] = {}
         for name in MODELS:
             for reasons in (True, False):
                 extra = "" if reasons else "&reasons=false"
                 paths = single_paths("/v1/predict", name, ctx.X, extra)
                 series = throughput_series(
-                    port, paths, plan.per_thread, plan.series_cap_seconds, [child.pid]
+                    port, paths, plan.per_thread, plan.series_cap_seconds, pids
                 )
                 conc[f"{name}|{reasons}"] = series
-                log(f"waitress c8 {name} reasons={reasons}: {series['rps']:.0f} req/s")
-        results["throughput"]["waitress"] = conc
+                log(f"{kind} c8 {name} reasons={reasons}: {series['rps']:.0f} req/s")
+        results["throughput"][kind] = conc
         batch: dict[str, Any] = {}
+        largest = max(plan.batch_sizes)
+        formats = FORMATS if kind == "granian" else ("json", "csv")
+        sizes = plan.batch_sizes if kind == "granian" else (largest,)
         for name in MODELS:
-            for fmt in ("json", "csv"):
-                for n in plan.batch_sizes:
-                    if fmt == "json":
-                        path, headers = "/v1/predict/batch", {"Content-Type": "application/json"}
-                        check = check_json_rows(n)
-                    else:
-                        path = f"/v1/predict/batch?model={name}"
-                        headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
-                        check = check_csv_rows(n)
-                    body = ctx.bodies[(fmt, name, n)]
+            for fmt in formats:
+                for n in sizes:
+                    path, body, headers = batch_request(ctx, name, fmt, n)
                     series = batch_series(
-                        port, path, body, headers, plan.batch_runs[n], check, [child.pid]
+                        port, path, body, headers, plan.batch_runs[n], check_reply(fmt, n), pids
                     )
                     batch[f"{name}|{fmt}|{n}"] = series
-                    log(f"waitress batch {name} {fmt} {n}: {series['p50']:.1f} ms")
-        results["batch"]["ours"] = batch
-        results["memory"]["waitress"] = [proc_memory(child.pid)]
+                    log(f"{kind} batch {name} {fmt} {n}: {series['p50']:.1f} ms")
+        if kind == "granian" and ctx.full is not None:
+            for name in FULL_MODELS:
+                for fmt in ("json", "arrow"):
+                    path, body, headers = batch_request(ctx, name, fmt, largest)
+                    series = batch_series(
+                        port,
+                        path,
+                        body,
+                        headers,
+                        plan.batch_runs[largest],
+                        check_reply(fmt, largest),
+                        pids,
+                    )
+                    batch[f"{name}|{fmt}|{largest}"] = series
+                    log(f"{kind} batch {name} {fmt} {largest}: {series['p50']:.1f} ms")
+        results["batch"][key] = batch
+        results["memory"][kind] = [proc_memory(pid) for pid in pids]
     finally:
         child.stop()
+
+
+def full_paths(name: str, full: dict[str, list[Any]]) -> list[str]:
+    from urllib.parse import urlencode
+
+    n = min(64, len(next(iter(full.values()))))
+    return [
+        "/v1/predict?" + urlencode({"model": name, **{k: v[i] for k, v in full.items()}})
+        for i in range(n)
+    ]
 
 
 def gunicorn_major() -> int:
@@ -829,7 +977,7 @@ def measure_gunicorn(ctx: Context, results: dict[str, Any], kind: str) -> None:
                 conc[f"{name}|{reasons}"] = series
                 log(f"{kind} c8 {name} reasons={reasons}: {series['rps']:.0f} req/s")
         results["throughput"][kind] = conc
-        if kind == "gthread":
+        if kind in ("gthread", "granian2"):
             results["memory"][kind] = [proc_memory(pid) for pid in child.worker_pids()]
             return
         # The largest batches, from 2 clients at once so that both workers do one.
@@ -1002,7 +1150,8 @@ def report(results: dict[str, Any]) -> str:
     p(
         f"python {m['python']}, numpy {m['numpy']}, onnxruntime {m['onnxruntime']}, "
         f"scikit-learn {m['scikit-learn']}, flask {m['flask']}, waitress {m['waitress']}, "
-        f"gunicorn {m['gunicorn']}, pandas {m['pandas']}"
+        f"gunicorn {m['gunicorn']}, granian {m['granian']}, pyarrow {m['pyarrow']}, "
+        f"pandas {m['pandas']}"
     )
     env = ", ".join(f"{k}={v}" for k, v in m["env"].items())
     p(f"OPENBLAS note: {env}.")
@@ -1047,12 +1196,7 @@ def report(results: dict[str, Any]) -> str:
 
     p("== Start-up (process start -> first 200 on /health, median of cold starts) ==")
     rows = []
-    for kind, label in (
-        ("waitress", "ours, python -m server (waitress)"),
-        ("gunicorn", "ours, gunicorn -w 2 (first worker up)"),
-        ("gthread", "ours, gunicorn -w 2 -k gthread --threads 4"),
-        ("naive", "naive baseline (waitress)"),
-    ):
+    for kind, label in SERVER_LABELS:
         s = results["startup"].get(kind)
         if s:
             runs = ", ".join(f"{t:.2f}" for t in s["runs"])
@@ -1062,23 +1206,27 @@ def report(results: dict[str, Any]) -> str:
 
     p("== Single-score latency, one keep-alive connection (ms) ==")
     rows = []
-    for name in MODELS:
+    for name in (*MODELS, *FULL_MODELS):
         for reasons in (True, False):
-            ours = get(results, "single", "ours", f"{name}|{reasons}") or {}
+            ours = get(results, "single", "ours", f"{name}|{reasons}")
+            if ours is None:
+                continue
+            prev = get(results, "single", "previous", f"{name}|{reasons}") or {}
             naive = get(results, "single", "naive", f"{name}|False") if not reasons else None
-            inproc = floor[name]["score_one_reasons" if reasons else "score_one_plain"]
+            inproc = get(floor, name, "score_one_reasons" if reasons else "score_one_plain")
             rows.append(
                 [
                     f"{name} {'with' if reasons else 'no'} reasons",
                     fmt_ms(inproc),
                     fmt_ms(ours.get("p50")),
                     fmt_ms(ours.get("p99")),
+                    fmt_ms(prev.get("p50")),
                     fmt_ms(naive and naive["p50"]),
-                    fmt_ms(naive and naive["p99"]),
                     fmt_x(ratio(naive and naive["p50"], ours.get("p50"))),
                 ]
             )
     ours = get(results, "single", "ours", "health") or {}
+    prev = get(results, "single", "previous", "health") or {}
     naive = get(results, "single", "naive", "health") or {}
     rows.append(
         [
@@ -1086,64 +1234,52 @@ def report(results: dict[str, Any]) -> str:
             "",
             fmt_ms(ours.get("p50")),
             fmt_ms(ours.get("p99")),
+            fmt_ms(prev.get("p50")),
             fmt_ms(naive.get("p50")),
-            fmt_ms(naive.get("p99")),
             fmt_x(ratio(naive.get("p50"), ours.get("p50"))),
         ]
     )
     p(
         table(
-            ["request", "in-proc", "ours p50", "ours p99", "naive p50", "naive p99", "naive/ours"],
-            rows,
-        )
-    )
-    p("  (naive has no reasons: it is compared on the no-reasons row; /health is each server's")
-    p("  own cheapest route, the HTTP + framework floor that a score cannot go below)")
-    p()
-
-    p(f"== Throughput at concurrency {CONCURRENCY} (requests/s; server CPU ms per request) ==")
-    rows = []
-    for name in MODELS:
-        for reasons in (True, False):
-            key = f"{name}|{reasons}"
-            w = get(results, "throughput", "waitress", key) or {}
-            g = get(results, "throughput", "gunicorn", key) or {}
-            gt = get(results, "throughput", "gthread", key) or {}
-            nv = get(results, "throughput", "naive", f"{name}|False") if not reasons else None
-            best = max(w.get("rps", 0) or 0, g.get("rps", 0) or 0, gt.get("rps", 0) or 0)
-            rows.append(
-                [
-                    f"{name} {'with' if reasons else 'no'} reasons",
-                    f"{w.get('rps', float('nan')):,.0f}",
-                    fmt_ms(w.get("server_cpu_ms_per_req")),
-                    f"{g.get('rps', float('nan')):,.0f}",
-                    fmt_ms(g.get("server_cpu_ms_per_req")),
-                    f"{gt.get('rps', float('nan')):,.0f}",
-                    fmt_ms(gt.get("server_cpu_ms_per_req")),
-                    f"{nv['rps']:,.0f}" if nv else "—",
-                    fmt_ms(nv and nv["server_cpu_ms_per_req"]),
-                    fmt_x(ratio(best, nv and nv["rps"])),
-                ]
-            )
-    p(
-        table(
             [
                 "request",
-                "waitress",
-                "cpu/req",
-                "gunicorn 2w",
-                "cpu/req",
-                "gthread 2w×4",
-                "cpu/req",
-                "naive",
-                "cpu/req",
-                "ours best/naive",
+                "in-proc",
+                "ours p50",
+                "ours p99",
+                "previous p50",
+                "naive p50",
+                "naive/ours",
             ],
             rows,
         )
     )
+    p("  ours = python -m server (granian); previous = the previous default, waitress, same app;")
+    p("  naive has no reasons: it is compared on the no-reasons rows; /health is each server's")
+    p("  own cheapest route, the HTTP + framework floor that a score cannot go below")
+    p()
+
+    p(f"== Throughput at concurrency {CONCURRENCY} (requests/s; server CPU ms per request) ==")
+    kinds = ("granian", "waitress", "granian2", "gunicorn", "gthread")
+    rows = []
+    for name in MODELS:
+        for reasons in (True, False):
+            key = f"{name}|{reasons}"
+            row = [f"{name} {'with' if reasons else 'no'} reasons"]
+            for kind in kinds:
+                s = get(results, "throughput", kind, key) or {}
+                row += [
+                    f"{s.get('rps', float('nan')):,.0f}",
+                    fmt_ms(s.get("server_cpu_ms_per_req")),
+                ]
+            nv = get(results, "throughput", "naive", f"{name}|False") if not reasons else None
+            row += [f"{nv['rps']:,.0f}" if nv else "—", fmt_ms(nv and nv["server_cpu_ms_per_req"])]
+            rows.append(row)
+    headers = ["request"]
+    for label in ("granian 1w", "waitress", "granian 2w", "gunicorn 2w", "gthread 2w×4", "naive"):
+        headers += [label, "cpu/req"]
+    p(table(headers, rows))
     notes = []
-    for server in ("waitress", "gunicorn", "gthread", "naive"):
+    for server in (*kinds, "naive"):
         for key, s in (get(results, "throughput", server) or {}).items():
             if s.get("errors") or s.get("exceptions"):
                 notes.append(f"{server} {key}: {s['errors']} non-200, exceptions {s['exceptions']}")
@@ -1160,50 +1296,44 @@ def report(results: dict[str, Any]) -> str:
     p()
 
     p(
-        "== Batch latency, POST to last byte (median ms) "
+        "== Batch latency, POST to last byte (median ms; reply in the request's format) "
         "vs in-process ONNX predict of the same rows =="
     )
     rows = []
     for name in MODELS:
         for n in plan["batch_sizes"]:
             o = floor[name]["onnx"].get(n)
-            s = floor[name]["sklearn"].get(n)
+            row = [f"{name} {n:,}", fmt_ms(o)]
+            for fmt in FORMATS:
+                row.append(
+                    fmt_ms((get(results, "batch", "ours", f"{name}|{fmt}|{n}") or {}).get("p50"))
+                )
             j = get(results, "batch", "ours", f"{name}|json|{n}") or {}
-            c = get(results, "batch", "ours", f"{name}|csv|{n}") or {}
-            nv = get(results, "batch", "naive", f"{name}|json|{n}") or {}
-            rows.append(
-                [
-                    f"{name} {n:,}",
-                    fmt_ms(o),
-                    fmt_ms(s),
-                    fmt_ms(j.get("p50")),
-                    fmt_ms(j.get("server_cpu_ms")),
-                    fmt_x(ratio(j.get("p50"), o)),
-                    fmt_ms(c.get("p50")),
-                    fmt_x(ratio(c.get("p50"), o)),
-                    fmt_ms(nv.get("p50")),
-                    fmt_x(ratio(nv.get("p50"), j.get("p50"))),
-                ]
-            )
+            row.append(fmt_x(ratio(j.get("p50"), o)))
+            for key, fmt in (("previous", "json"), ("previous", "csv"), ("naive", "json")):
+                row.append(
+                    fmt_ms((get(results, "batch", key, f"{name}|{fmt}|{n}") or {}).get("p50"))
+                )
+            rows.append(row)
     p(
         table(
             [
                 "model rows",
                 "ONNX",
-                "sklearn",
-                "ours JSON",
-                "cpu",
-                "/ONNX",
-                "ours CSV",
-                "/ONNX",
+                "JSON",
+                "CSV",
+                "Arrow",
+                "Parquet",
+                "JSON/ONNX",
+                "prev JSON",
+                "prev CSV",
                 "naive JSON",
-                "naive/ours",
             ],
             rows,
         )
     )
-    p("  JSON = {columns, rows} in, JSON table out; CSV = text/csv in, CSV out (Accept: text/csv);")
-    p("  cpu = the server's CPU ms per JSON request (/proc, 10 ms ticks): immune to other load")
+    p("  JSON = {columns, rows} in, JSON table out; CSV, Arrow IPC stream, Parquet: that format in")
+    p("  and out (input echoed, then the results); prev = the previous default server (waitress)")
     pair = get(results, "batch", "gunicorn_pair") or {}
     for key, s in pair.items():
         name, _, n = key.split("|")
@@ -1213,17 +1343,48 @@ def report(results: dict[str, Any]) -> str:
         )
     p()
 
+    if any(name in floor for name in FULL_MODELS):
+        p("== Full-attribute models (every German Credit attribute but the excluded ones) ==")
+        rows = []
+        for name in FULL_MODELS:
+            if name not in floor:
+                continue
+            f = floor[name]
+            n = max(int(k) for k in f["onnx"])
+            single = get(results, "single", "ours", f"{name}|True") or {}
+            j = get(results, "batch", "ours", f"{name}|json|{n}") or {}
+            a = get(results, "batch", "ours", f"{name}|arrow|{n}") or {}
+            rows.append(
+                [
+                    name,
+                    fmt_ms(f["score_one_reasons"]),
+                    fmt_ms(single.get("p50")),
+                    fmt_ms(f["onnx"][n] if n in f["onnx"] else f["onnx"][str(n)]),
+                    fmt_ms(j.get("p50")),
+                    fmt_ms(a.get("p50")),
+                ]
+            )
+        p(
+            table(
+                [
+                    "model",
+                    "score+reasons in-proc",
+                    "single+reasons p50",
+                    f"predict {n:,} in-proc",
+                    f"{n:,} JSON",
+                    f"{n:,} Arrow",
+                ],
+                rows,
+            )
+        )
+        p()
+
     p("== Memory (RSS after the batch runs, MB; peak = VmHWM) ==")
     rows = []
-    for kind, label in (
-        ("waitress", "ours, waitress (1 process)"),
-        ("gunicorn", "ours, gunicorn worker"),
-        ("gunicorn_master", "ours, gunicorn master"),
-        ("gthread", "ours, gunicorn gthread worker"),
-        ("naive", "naive baseline (waitress)"),
-    ):
-        for k, mem in enumerate(results["memory"].get(kind, [])):
-            suffix = f" {k + 1}" if kind in ("gunicorn", "gthread") else ""
+    for kind, label in SERVER_LABELS:
+        mems = results["memory"].get(kind, [])
+        for k, mem in enumerate(mems):
+            suffix = f" worker {k + 1}" if len(mems) > 1 else ""
             rows.append(
                 [
                     label + suffix,
@@ -1234,13 +1395,23 @@ def report(results: dict[str, Any]) -> str:
     p(table(["process", "RSS MB", "peak MB"], rows))
     p()
 
-    p("== Targets (issue 2; benchmark figures on this machine) ==")
+    p("== Targets (benchmark figures on this machine) ==")
     rows = [
         [t["target"], t["figure"], "met" if t["met"] else "NOT MET"] for t in results["targets"]
     ]
     p(table(["target", "ours", "verdict"], rows))
     p(f"\ntotal benchmark time {results['seconds']:.0f} s")
     return out.getvalue()
+
+
+SERVER_LABELS = (
+    ("granian", "ours, python -m server (granian)"),
+    ("waitress", "previous default, python -m server --server waitress"),
+    ("granian2", "ours, python -m server --workers 2"),
+    ("gunicorn", "ours, gunicorn -w 2 (sync)"),
+    ("gthread", "ours, gunicorn -w 2 -k gthread --threads 4"),
+    ("naive", "naive baseline (waitress)"),
+)
 
 
 def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -1263,65 +1434,94 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             shown = f"{value:.2f} {unit}"
         targets.append({"target": target, "figure": shown, "met": met, "value": value})
 
-    for name in MODELS:
-        s = get(results, "single", "ours", f"{name}|False") or {}
+    def p50(*keys: str) -> float | None:
+        return (get(results, *keys) or {}).get("p50")
+
+    for name in (*MODELS, *FULL_MODELS):
+        if name in FULL_MODELS and name not in floor:
+            continue
         add(
-            f"single p50 ≤ {t['single_p50_ms']} ms, {name}, no reasons",
-            s.get("p50"),
-            t["single_p50_ms"],
-            "ms",
-        )
-        s = get(results, "single", "ours", f"{name}|True") or {}
-        add(
-            f"single p50 ≤ {t['single_p50_reasons_ms']} ms, {name}, with reasons",
-            s.get("p50"),
+            f"single p50 ≤ {t['single_p50_reasons_ms']} ms, {name}, default (reasons + log row)",
+            p50("single", "ours", f"{name}|True"),
             t["single_p50_reasons_ms"],
             "ms",
         )
-    for name in MODELS:
-        for reasons in (True, False):
-            key = f"{name}|{reasons}"
-            options = [
-                (get(results, "throughput", kind, key) or {}).get("rps") or 0.0
-                for kind in ("gunicorn", "gthread")
-            ]
-            best = "sync" if options[0] >= options[1] else "gthread"
-            s = {"rps": max(options)} if any(options) else {}
+        if name in MODELS:
             add(
-                f"≥ {t['throughput_rps']:,.0f} scores/s at c{CONCURRENCY}, gunicorn -w 2 "
-                f"(best: {best}), {name}, {'with' if reasons else 'no'} reasons",
-                s.get("rps"),
-                t["throughput_rps"],
-                "req/s",
-                higher_is_better=True,
+                f"single p50 ≤ {t['single_p50_ms']} ms, {name}, no reasons",
+                p50("single", "ours", f"{name}|False"),
+                t["single_p50_ms"],
+                "ms",
             )
-    n = 100_000
-    for fmt in ("json", "csv"):
-        s = get(results, "batch", "ours", f"logistic|{fmt}|{n}") or {}
+    add(
+        f"GET /health p50 ≤ {t['health_p50_ms']} ms",
+        p50("single", "ours", "health"),
+        t["health_p50_ms"],
+        "ms",
+    )
+    for name in MODELS:
+        key = f"{name}|True"
+        options = {
+            kind: (get(results, "throughput", kind, key) or {}).get("rps") or 0.0
+            for kind in ("granian2", "gunicorn", "gthread")
+        }
+        best = max(options, key=options.get)
+        errors = sum(
+            (get(results, "throughput", kind, key) or {}).get("errors", 0) for kind in options
+        )
         add(
-            f"100,000-row batch ≤ {t['batch_logistic_100k_ms']:.0f} ms, logistic, {fmt.upper()}",
-            s.get("p50"),
-            t["batch_logistic_100k_ms"],
+            f"≥ {t['throughput_rps']:,.0f} scores/s at c{CONCURRENCY}, 2 workers "
+            f"(best: {best}), {name}, default, {errors} failures",
+            options[best] if errors == 0 else 0.0,
+            t["throughput_rps"],
+            "req/s",
+            higher_is_better=True,
+        )
+    n = 100_000
+    json_ms = p50("batch", "ours", f"logistic|json|{n}")
+    add(
+        f"100,000-row batch ≤ {t['batch_json_100k_ms']:.0f} ms, logistic, JSON",
+        json_ms,
+        t["batch_json_100k_ms"],
+        "ms",
+    )
+    add(
+        f"100,000-row batch, logistic, CSV ≤ {t['batch_csv_vs_json']}× JSON",
+        ratio(p50("batch", "ours", f"logistic|csv|{n}"), json_ms),
+        t["batch_csv_vs_json"],
+        "×",
+    )
+    for fmt, label in (("arrow", "Arrow IPC stream"), ("parquet", "Parquet")):
+        add(
+            f"100,000-row batch ≤ {t['batch_columnar_100k_ms']:.0f} ms, logistic, {label}",
+            p50("batch", "ours", f"logistic|{fmt}|{n}"),
+            t["batch_columnar_100k_ms"],
             "ms",
         )
-    for fmt in ("json", "csv"):
-        s = get(results, "batch", "ours", f"forest|{fmt}|{n}") or {}
-        r = ratio(s.get("p50"), floor["forest"]["onnx"].get(n))
+    for fmt in ("json", "arrow"):
         add(
             f"100,000-row batch ≤ {t['batch_forest_ratio']}× in-process ONNX predict, "
             f"forest, {fmt.upper()}",
-            r,
+            ratio(p50("batch", "ours", f"forest|{fmt}|{n}"), floor["forest"]["onnx"].get(n)),
             t["batch_forest_ratio"],
             "×",
         )
+    for name in FULL_MODELS:
+        if name in floor:
+            add(
+                f"100,000-row batch ≤ {t['batch_json_100k_ms']:.0f} ms, {name}, JSON",
+                p50("batch", "ours", f"{name}|json|{n}"),
+                t["batch_json_100k_ms"],
+                "ms",
+            )
     for kinds, label in (
-        (("waitress",), "waitress process"),
-        (("gunicorn", "gthread"), "each gunicorn worker"),
+        (("granian",), "python -m server"),
+        (("granian2", "gunicorn", "gthread"), "each worker of 2"),
     ):
         mems = [mem for kind in kinds for mem in results["memory"].get(kind) or []]
         worst = max((mem.get("VmRSS", float("nan")) for mem in mems), default=None)
         add(f"RSS ≤ {t['rss_mb']:.0f} MB, {label}", worst, t["rss_mb"], "MB")
-    for kind, label in (("waitress", "python -m server"), ("gunicorn", "gunicorn -w 2")):
+    for kind, label in (("granian", "python -m server"), ("gunicorn", "gunicorn -w 2")):
         s = results["startup"].get(kind) or {}
         add(f"start-up ≤ {t['startup_s']:.0f} s, {label}", s.get("median"), t["startup_s"], "s")
     return targets
@@ -1360,13 +1560,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows = as_cells(X)
         bodies = {}
         for n in plan.batch_sizes:
+            seed_columns = {f: [r[j] for r in rows[:n]] for j, f in enumerate(FEATURES)}
             for name in MODELS:
                 bodies[("json", name, n)] = json_batch(name, rows[:n])
                 bodies[("csv", name, n)] = csv_batch(rows[:n])
-        ctx = Context(plan, model_dir, work, env, X, rows, bodies)
+                for kind in ("arrow", "parquet"):
+                    bodies[(kind, name, n)] = columnar_batch(kind, seed_columns)
+        full = None
+        if all((model_dir / name).is_dir() for name in FULL_MODELS):
+            largest = max(plan.batch_sizes)
+            full = full_applicants(model_dir, largest)
+            full_rows = [list(r) for r in zip(*full.values(), strict=True)]
+            for name in FULL_MODELS:
+                bodies[("json", name, largest)] = json.dumps(
+                    {"model": name, "columns": list(full), "rows": full_rows}
+                ).encode()
+                bodies[("arrow", name, largest)] = columnar_batch("arrow", full)
+        ctx = Context(plan, model_dir, work, env, X, rows, bodies, full)
         try:
             results["floor"] = measure_floor(ctx)
-            measure_ours(ctx, results)
+            measure_ours(ctx, results, "granian")
+            measure_ours(ctx, results, "waitress")
+            measure_gunicorn(ctx, results, "granian2")
             measure_gunicorn(ctx, results, "gunicorn")
             measure_gunicorn(ctx, results, "gthread")
             measure_naive(ctx, results)
