@@ -3,12 +3,19 @@ Attribute VB_Name = "Json"
 ' Json - our own JSON reader and writer helpers (no vendored code).
 '
 ' Reading: JsonParse(text) gives a Variant: a JsonObject for {...}, a 0-based Variant
-' array for [...], String, Double, Boolean, or Null. It is built for the batch reply of
-' 10,000 rows: it never walks a number or a plain string character by character (InStr
-' finds their ends, and the next `,` `]` `}` are remembered, so the scan stays linear).
+' array for [...], String, Double, Boolean, or Null. It reads RFC 8259 exactly: the
+' number grammar (no "01", "1.", ".5", "+1"), white space only as space, tab, CR and LF,
+' no raw control characters in strings, lower-case literals. Nesting deeper than
+' JSON_MAX_DEPTH and numbers beyond a Double's range are parse errors, not run-time errors.
+' It is built for the batch reply of 10,000 rows and stays linear in the text's size:
+' plain numbers and strings are checked with Like patterns, not walked one character at a
+' time (InStr finds their ends, and the next `,` `]` `}` are remembered); escaped strings
+' are cut at their escapes and joined once.
 '
-' Writing: JsonValue/JsonQuote/JsonNumber turn cell values into JSON text. Numbers use
-' Str$ and "." whatever the user's locale (CStr would write "0,25" in a German Excel),
+' Writing: JsonValue/JsonQuote/JsonNumber turn cell values into JSON text. A number is
+' written with the fewest significant digits (up to 17) that read back to the same Double,
+' built from Str$ and Val with "." whatever the user's locale (CStr would write "0,25" in
+' a German Excel),
 ' and strings escape everything outside printable ASCII as \uXXXX, so request bodies are
 ' pure ASCII on every platform and transport.
 '
@@ -22,6 +29,10 @@ Option Private Module
 Private Const OBJECT_ERROR As Long = -2147221504
 
 Public Const JSON_ERR_PARSE As Long = 1101
+Public Const JSON_MAX_DEPTH As Long = 200
+
+' Like pattern: true when a text holds anything but printable ASCII.
+Private Const NOT_PRINTABLE_ASCII As String = "*[! -~]*"
 
 Private mText As String
 Private mPos As Long
@@ -29,6 +40,8 @@ Private mLen As Long
 Private mNextComma As Long
 Private mNextBracket As Long
 Private mNextBrace As Long
+Private mDepth As Long
+Private mWhite As String
 
 ' ---------------------------------------------------------------------------------------
 ' Reading
@@ -44,6 +57,8 @@ Public Function JsonParse(ByVal text As String) As Variant
     mNextComma = 0
     mNextBracket = 0
     mNextBrace = 0
+    mDepth = 0
+    mWhite = " " & Chr$(9) & Chr$(10) & Chr$(13)
     jpValue result
     If jpPeek() <> "" Then jpFail "unexpected text after the end of the JSON value"
     mText = vbNullString
@@ -99,8 +114,9 @@ Private Sub jpValue(ByRef result As Variant)
 End Sub
 
 ' The next character that is not white space, without consuming it ("" at the end).
-' (Every character up to the space counts as white space. No vbTab/vbCr/vbLf here:
-' LibreOffice looks VBA constants up at run time, which is slow in a loop.)
+' White space is space, tab, LF and CR only (RFC 8259); any other control character is
+' returned, and the caller rejects it. (mWhite, not vbTab/vbCr/vbLf: LibreOffice looks VBA
+' constants up at run time, which is slow in a loop.)
 Private Function jpPeek() As String
     Dim c As String
     Do
@@ -109,9 +125,21 @@ Private Function jpPeek() As String
             jpPeek = c
             Exit Function
         End If
+        If InStr(1, mWhite, c) = 0 Then
+            jpPeek = c
+            Exit Function
+        End If
         mPos = mPos + 1
     Loop
 End Function
+
+' One level deeper; a parse error past JSON_MAX_DEPTH (long before the stack runs out).
+Private Sub jpEnter()
+    mDepth = mDepth + 1
+    If mDepth > JSON_MAX_DEPTH Then
+        jpFail "arrays and objects are nested deeper than " & JSON_MAX_DEPTH & " levels"
+    End If
+End Sub
 
 Private Sub jpObject(ByRef result As Variant)
     Dim target As JsonObject
@@ -119,10 +147,12 @@ Private Sub jpObject(ByRef result As Variant)
     Dim item As Variant
     Dim c As String
     Set target = New JsonObject
+    jpEnter
     mPos = mPos + 1
     c = jpPeek()
     If c = "}" Then
         mPos = mPos + 1
+        mDepth = mDepth - 1
         Set result = target
         Exit Sub
     End If
@@ -139,6 +169,7 @@ Private Sub jpObject(ByRef result As Variant)
         If c <> "," Then jpFail "expected ',' or '}' in an object"
         c = jpPeek()
     Loop
+    mDepth = mDepth - 1
     Set result = target
 End Sub
 
@@ -147,9 +178,11 @@ Private Sub jpArray(ByRef result As Variant)
     Dim count As Long
     Dim item As Variant
     Dim c As String
+    jpEnter
     mPos = mPos + 1
     If jpPeek() = "]" Then
         mPos = mPos + 1
+        mDepth = mDepth - 1
         result = Array()
         Exit Sub
     End If
@@ -172,6 +205,7 @@ Private Sub jpArray(ByRef result As Variant)
         If c <> "," Then jpFail "expected ',' or ']' in an array"
     Loop
     ReDim Preserve items(0 To count - 1)
+    mDepth = mDepth - 1
     result = items
 End Sub
 
@@ -182,7 +216,13 @@ Private Function jpString() As String
     If closing = 0 Then jpFail "a string is not closed"
     segment = Mid$(mText, mPos + 1, closing - mPos - 1)
     If InStr(1, segment, "\") = 0 Then
-        ' The usual case: no escapes, one InStr and one Mid$.
+        ' The usual case: no escapes, one InStr, one Mid$ and (for printable ASCII) one Like.
+        If segment Like NOT_PRINTABLE_ASCII Then
+            If jpControlAt(segment) > 0 Then
+                mPos = mPos + jpControlAt(segment)
+                jpFail "a control character must be escaped inside a string"
+            End If
+        End If
         mPos = closing + 1
         jpString = segment
     Else
@@ -197,64 +237,98 @@ Private Function jpEscapedString() As String
     If Len(failure) > 0 Then jpFail failure
 End Function
 
+' Position (1-based) of the first character below U+0020 in text, 0 if there is none.
+' Only called for text that is not plain printable ASCII.
+Private Function jpControlAt(ByVal text As String) As Long
+    Dim index As Long
+    Dim code As Long
+    For index = 1 To Len(text)
+        code = AscW(Mid$(text, index, 1))
+        If code >= 0 And code < 32 Then
+            jpControlAt = index
+            Exit Function
+        End If
+    Next index
+End Function
+
 ' The string whose opening quote is at text(position); position ends after the closing
 ' quote. A problem is reported in failure (not raised: the callers raise their own way).
+' The text between escapes is copied with one Mid$ each and the pieces joined once, so a
+' long string with many escapes still costs linear time.
 Private Function jpUnescape(ByRef text As String, ByRef position As Long, _
                             ByRef failure As String) As String
-    Dim result As String
+    Dim pieces() As String
+    Dim count As Long
     Dim c As String
     Dim code As String
-    Dim size As Long
-    size = Len(text)
+    Dim quoteAt As Long
+    Dim slashAt As Long
+    Dim plain As String
+    ReDim pieces(0 To 15)
     position = position + 1
     Do
-        If position > size Then
+        quoteAt = InStr(position, text, """")
+        If quoteAt = 0 Then
             failure = "a string is not closed"
             Exit Function
         End If
-        c = Mid$(text, position, 1)
-        If c = """" Then
-            position = position + 1
-            Exit Do
-        ElseIf c = "\" Then
-            c = Mid$(text, position + 1, 1)
-            position = position + 2
-            Select Case c
-                Case """", "\", "/"
-                    result = result & c
-                Case "b"
-                    result = result & Chr$(8)
-                Case "f"
-                    result = result & Chr$(12)
-                Case "n"
-                    result = result & Chr$(10)
-                Case "r"
-                    result = result & Chr$(13)
-                Case "t"
-                    result = result & Chr$(9)
-                Case "u"
-                    code = Mid$(text, position, 4)
-                    If Len(code) <> 4 Or (code Like "*[!0-9A-Fa-f]*") Then
-                        failure = "a \u escape needs four hex digits"
-                        Exit Function
-                    End If
-                    result = result & ChrW$(CLng("&H" & code))
-                    position = position + 4
-                Case Else
-                    failure = "unknown escape \" & c
-                    Exit Function
-            End Select
-        Else
-            result = result & c
-            position = position + 1
+        slashAt = InStr(position, text, "\")
+        If slashAt = 0 Or slashAt > quoteAt Then slashAt = quoteAt
+        plain = Mid$(text, position, slashAt - position)
+        If plain Like NOT_PRINTABLE_ASCII Then
+            If jpControlAt(plain) > 0 Then
+                position = position + jpControlAt(plain) - 1
+                failure = "a control character must be escaped inside a string"
+                Exit Function
+            End If
         End If
+        If count + 2 > UBound(pieces) Then
+            ReDim Preserve pieces(0 To 2 * UBound(pieces) + 1)
+        End If
+        pieces(count) = plain
+        count = count + 1
+        If slashAt = quoteAt Then
+            position = quoteAt + 1
+            Exit Do
+        End If
+        c = Mid$(text, slashAt + 1, 1)
+        position = slashAt + 2
+        Select Case c
+            Case """", "\", "/"
+                pieces(count) = c
+            Case "b"
+                pieces(count) = Chr$(8)
+            Case "f"
+                pieces(count) = Chr$(12)
+            Case "n"
+                pieces(count) = Chr$(10)
+            Case "r"
+                pieces(count) = Chr$(13)
+            Case "t"
+                pieces(count) = Chr$(9)
+            Case "u"
+                code = Mid$(text, position, 4)
+                If Len(code) <> 4 Or (code Like "*[!0-9A-Fa-f]*") Then
+                    failure = "a \u escape needs four hex digits"
+                    Exit Function
+                End If
+                pieces(count) = ChrW$(CLng("&H" & code))
+                position = position + 4
+            Case Else
+                position = slashAt
+                failure = "unknown escape \" & c
+                Exit Function
+        End Select
+        count = count + 1
     Loop
-    jpUnescape = result
+    ReDim Preserve pieces(0 To count - 1)
+    jpUnescape = Join(pieces, "")
 End Function
 
 Private Function jpNumber() As Double
     Dim stopAt As Long
     Dim token As String
+    Dim failure As String
     ' A number ends at the next , ] or } (or the end of the text); each of those three
     ' positions is found once and reused until the scan passes it.
     If mNextComma < mPos Then mNextComma = jpFind(",")
@@ -263,18 +337,136 @@ Private Function jpNumber() As Double
     stopAt = mNextComma
     If mNextBracket < stopAt Then stopAt = mNextBracket
     If mNextBrace < stopAt Then stopAt = mNextBrace
-    token = Trim$(Mid$(mText, mPos, stopAt - mPos))
-    If token Like "*[!0-9eE.+-]*" Then
-        ' Pretty-printed JSON: tabs or line breaks before the next , ] or }.
-        token = Replace(Replace(Replace(token, Chr$(9), ""), Chr$(10), ""), Chr$(13), "")
-        token = Trim$(token)
+    token = Mid$(mText, mPos, stopAt - mPos)
+    ' White space between the number and the next , ] or } is left for jpPeek.
+    Do While Len(token) > 0
+        If InStr(1, mWhite, Right$(token, 1)) = 0 Then Exit Do
+        token = Left$(token, Len(token) - 1)
+    Loop
+    jpNumber = JsonReadNumber(token, failure)
+    If Len(failure) > 0 Then jpFail failure
+    mPos = mPos + Len(token)
+End Function
+
+' The Double a JSON number text stands for; failure says why when it is not one (the
+' RFC 8259 grammar, or a magnitude beyond a Double's range; a magnitude below it reads
+' as 0). Val reads "." as the decimal separator in every locale (CDbl would not).
+Public Function JsonReadNumber(ByVal token As String, ByRef failure As String) As Double
+    Dim digits As String
+    Dim exponent As Long
+    failure = vbNullString
+    If Not jpIsNumberText(token) Then
+        If Len(token) > 0 And (token Like "[-0-9.]*") Then
+            failure = "'" & Left$(token, 40) & "' is not a JSON number"
+        Else
+            failure = "unexpected character"
+        End If
+        Exit Function
     End If
-    If Len(token) = 0 Or (token Like "*[!0-9eE.+-]*") Then
-        jpFail "unexpected character"
+    If Not jpDecimalExponent(token, digits, exponent) Then Exit Function  ' zero
+    If exponent > 308 Or (exponent = 308 And digits > "17976931348623158079") Then
+        failure = "the number " & Left$(token, 40) & " does not fit a Double"
+        Exit Function
     End If
-    ' Val reads "." as the decimal separator in every locale (CDbl would not).
-    jpNumber = Val(token)
-    mPos = stopAt
+    If exponent < -330 Then Exit Function  ' below the smallest Double: 0
+    On Error Resume Next
+    JsonReadNumber = Val(token)
+    On Error GoTo 0
+End Function
+
+' Whether token is a plain decimal ("12", "-0.25"): digits, at most one dot between
+' digits, no leading zero before a digit. Tested with Like alone (the batch reply's case).
+Private Function jpIsPlainDecimal(ByVal token As String) As Boolean
+    Dim body As String
+    body = token
+    If Left$(body, 1) = "-" Then body = Mid$(body, 2)
+    If Len(body) = 0 Or Len(body) > 17 Then Exit Function
+    If body Like "*[!0-9.]*" Then Exit Function
+    If Not (body Like "#*") Or (body Like "*.") Or (body Like "*.*.*") Then Exit Function
+    If body Like "0#*" Then Exit Function
+    jpIsPlainDecimal = True
+End Function
+
+' Whether token follows RFC 8259's number grammar:
+'   [ "-" ] ( "0" / [1-9] *DIGIT ) [ "." 1*DIGIT ] [ ( "e" / "E" ) [ "+" / "-" ] 1*DIGIT ]
+Private Function jpIsNumberText(ByVal token As String) As Boolean
+    Dim unsigned As String
+    Dim mantissa As String
+    Dim exponentText As String
+    Dim eAt As Long
+    Dim dotAt As Long
+    If jpIsPlainDecimal(token) Then
+        jpIsNumberText = True
+        Exit Function
+    End If
+    If Len(token) = 0 Or (token Like "*[!0-9eE.+-]*") Then Exit Function
+    unsigned = token
+    If Left$(unsigned, 1) = "-" Then unsigned = Mid$(unsigned, 2)
+    eAt = InStr(1, unsigned, "e", vbTextCompare)
+    If eAt > 0 Then
+        mantissa = Left$(unsigned, eAt - 1)
+        exponentText = Mid$(unsigned, eAt + 1)
+        If Left$(exponentText, 1) = "+" Or Left$(exponentText, 1) = "-" Then
+            exponentText = Mid$(exponentText, 2)
+        End If
+        If Len(exponentText) = 0 Or (exponentText Like "*[!0-9]*") Then Exit Function
+    Else
+        mantissa = unsigned
+    End If
+    dotAt = InStr(1, mantissa, ".")
+    If dotAt > 0 Then
+        If Len(mantissa) = dotAt Then Exit Function
+        If Mid$(mantissa, dotAt + 1) Like "*[!0-9]*" Then Exit Function
+        mantissa = Left$(mantissa, dotAt - 1)
+    End If
+    If Len(mantissa) = 0 Or (mantissa Like "*[!0-9]*") Then Exit Function
+    If Len(mantissa) > 1 And Left$(mantissa, 1) = "0" Then Exit Function
+    jpIsNumberText = True
+End Function
+
+' For a valid number text: its significant digits (no leading zeros) and the decimal
+' exponent of the first of them (1.5e3 gives "15", 3). False when every digit is zero.
+Private Function jpDecimalExponent(ByVal token As String, ByRef digits As String, _
+                                   ByRef exponent As Long) As Boolean
+    Dim mantissa As String
+    Dim eAt As Long
+    Dim dotAt As Long
+    Dim intLength As Long
+    Dim lead As Long
+    Dim powerText As String
+    mantissa = token
+    If Left$(mantissa, 1) = "-" Then mantissa = Mid$(mantissa, 2)
+    eAt = InStr(1, mantissa, "e", vbTextCompare)
+    powerText = "0"
+    If eAt > 0 Then
+        powerText = Mid$(mantissa, eAt + 1)
+        mantissa = Left$(mantissa, eAt - 1)
+    End If
+    If Left$(powerText, 1) = "+" Then powerText = Mid$(powerText, 2)
+    ' An exponent of more than 9 digits is out of range whatever the mantissa: capped.
+    If Len(Replace(powerText, "-", "")) > 9 Then
+        If Left$(powerText, 1) = "-" Then
+            powerText = "-999999999"
+        Else
+            powerText = "999999999"
+        End If
+    End If
+    dotAt = InStr(1, mantissa, ".")
+    If dotAt > 0 Then
+        intLength = dotAt - 1
+        mantissa = Left$(mantissa, dotAt - 1) & Mid$(mantissa, dotAt + 1)
+    Else
+        intLength = Len(mantissa)
+    End If
+    lead = 1
+    Do While lead <= Len(mantissa)
+        If Mid$(mantissa, lead, 1) <> "0" Then Exit Do
+        lead = lead + 1
+    Loop
+    If lead > Len(mantissa) Then Exit Function
+    digits = Mid$(mantissa, lead)
+    exponent = CLng(Val(powerText)) + intLength - lead
+    jpDecimalExponent = True
 End Function
 
 Private Function jpFind(ByVal target As String) As Long
@@ -371,6 +563,7 @@ Public Function JsonTableToArray(ByVal tableText As String, ByVal maxRows As Lon
                 first = Left$(piece, 1)
                 If first = """" Then
                     If Len(piece) < 2 Or Right$(piece, 1) <> """" Then Exit Function
+                    If piece Like NOT_PRINTABLE_ASCII Then Exit Function
                     block(r, target) = Mid$(piece, 2, Len(piece) - 2)
                 ElseIf first = "n" Then
                     If piece <> "null" Then Exit Function
@@ -378,7 +571,8 @@ Public Function JsonTableToArray(ByVal tableText As String, ByVal maxRows As Lon
                     If piece <> "true" And piece <> "false" Then Exit Function
                     block(r, target) = (piece = "true")
                 Else
-                    If Len(piece) = 0 Or (piece Like "*[!0-9eE.+-]*") Then Exit Function
+                    ' Only plain decimals here; anything else goes to the general reader.
+                    If Not jpIsPlainDecimal(piece) Then Exit Function
                     block(r, target) = Val(piece)
                 End If
             End If
@@ -414,17 +608,148 @@ Public Function JsonValue(ByVal value As Variant) As String
     End Select
 End Function
 
-' A number in JSON syntax with "." as the decimal separator, whatever the locale.
+' A number in JSON syntax with "." as the decimal separator, whatever the locale: the
+' fewest significant digits (15, 16 or 17) that read back to the same Double. Str$ gives
+' 15 digits; when they do not read back, the difference to the 15-digit value (exact, the
+' two are close) gives the next two digits, and the nearest 16- and 17-digit texts are
+' tried. Below 1E-290 only the 15 digits of Str$ are written (they may not read back).
 Public Function JsonNumber(ByVal number As Double) As String
-    Dim text As String
-    text = Trim$(Str$(number))
-    ' Str$ writes ".5" and "-.5"; JSON needs the leading zero.
-    If Left$(text, 1) = "." Then
-        text = "0" & text
-    ElseIf Left$(text, 2) = "-." Then
-        text = "-0" & Mid$(text, 2)
+    Dim digits As String
+    Dim power As Long
+    Dim negative As Boolean
+    Dim candidate As String
+    Dim residual As Double
+    Dim hi As Double
+    Dim lo As Double
+    Dim lo16 As Double
+    Dim offset As Long
+    Dim delta As Long
+    Dim first As Long
+    Dim last As Long
+    If number = 0 Then
+        JsonNumber = "0"
+        Exit Function
     End If
-    JsonNumber = text
+    negative = (number < 0)
+    If Abs(number) >= 1.79769313486231E+308 Then
+        ' Str$ rounds these up to 1.79769313486232E+308, which is no Double: start below.
+        digits = "179769313486231"
+        power = 294
+    Else
+        jwSplit Trim$(Str$(Abs(number))), digits, power
+    End If
+    candidate = jwCompose(negative, digits, power)
+    If jwReadsBack(candidate, number) Or Abs(number) < 1E-290 Then
+        JsonNumber = candidate
+        Exit Function
+    End If
+    ' 17 digits: value = (hi * 10^6 + lo) * 10^power, hi the first 11 digits.
+    residual = Abs(number) - Val(digits & "E" & power)
+    power = power - (17 - Len(digits))
+    digits = digits & String$(17 - Len(digits), "0")
+    hi = Val(Left$(digits, 11))
+    lo = Val(Right$(digits, 6)) + Int(residual / 10# ^ power + 0.5)
+    lo16 = Int(lo / 10#) * 10#
+    For offset = 0 To 10 Step 10
+        candidate = jwCompose(negative, jwDigits(hi, lo16 + offset), power)
+        If jwReadsBack(candidate, number) Then
+            JsonNumber = candidate
+            Exit Function
+        End If
+    Next offset
+    ' 17 digits: several texts around the estimate may read back; the middle one of
+    ' them is the nearest to the exact value of the Double.
+    first = 99
+    last = -99
+    For delta = -8 To 8
+        If jwReadsBack(jwCompose(negative, jwDigits(hi, lo + delta), power), number) Then
+            If delta < first Then first = delta
+            last = delta
+        End If
+    Next delta
+    If first <= last Then
+        JsonNumber = jwCompose(negative, jwDigits(hi, lo + Int((first + last) / 2)), power)
+        Exit Function
+    End If
+    JsonNumber = jwCompose(negative, jwDigits(hi, lo), power)
+End Function
+
+' Str$'s text of a positive number ("123.45", ".001", "1.5E+20") as digits and a power of
+' ten: value = digits * 10^power.
+Private Sub jwSplit(ByVal text As String, ByRef digits As String, ByRef power As Long)
+    Dim eAt As Long
+    Dim dotAt As Long
+    Dim mantissa As String
+    power = 0
+    mantissa = text
+    eAt = InStr(1, text, "E", vbTextCompare)
+    If eAt > 0 Then
+        power = CLng(Val(Mid$(text, eAt + 1)))
+        mantissa = Left$(text, eAt - 1)
+    End If
+    dotAt = InStr(1, mantissa, ".")
+    If dotAt > 0 Then
+        power = power - (Len(mantissa) - dotAt)
+        mantissa = Left$(mantissa, dotAt - 1) & Mid$(mantissa, dotAt + 1)
+    End If
+    Do While Len(mantissa) > 1 And Left$(mantissa, 1) = "0"
+        mantissa = Mid$(mantissa, 2)
+    Loop
+    digits = mantissa
+End Sub
+
+' The digits of hi * 10^6 + lo, with lo carried into hi when it left 0..999999.
+Private Function jwDigits(ByVal hi As Double, ByVal lo As Double) As String
+    Do While lo < 0
+        lo = lo + 1000000#
+        hi = hi - 1
+    Loop
+    Do While lo >= 1000000#
+        lo = lo - 1000000#
+        hi = hi + 1
+    Loop
+    jwDigits = Trim$(Str$(hi)) & Right$("00000" & Trim$(Str$(lo)), 6)
+End Function
+
+' digits * 10^power as JSON: plain for decimal exponents -7 to 20, else d.dddE+x.
+Private Function jwCompose(ByVal negative As Boolean, ByVal digits As String, _
+                           ByVal power As Long) As String
+    Dim text As String
+    Dim exp10 As Long
+    Do While Len(digits) > 1 And Right$(digits, 1) = "0"
+        digits = Left$(digits, Len(digits) - 1)
+        power = power + 1
+    Loop
+    exp10 = power + Len(digits) - 1
+    If exp10 >= -7 And exp10 < 21 Then
+        If power >= 0 Then
+            text = digits & String$(power, "0")
+        ElseIf exp10 >= 0 Then
+            text = Left$(digits, exp10 + 1) & "." & Mid$(digits, exp10 + 2)
+        Else
+            text = "0." & String$(-exp10 - 1, "0") & digits
+        End If
+    Else
+        text = Left$(digits, 1)
+        If Len(digits) > 1 Then text = text & "." & Mid$(digits, 2)
+        If exp10 < 0 Then
+            text = text & "E-" & Trim$(Str$(-exp10))
+        Else
+            text = text & "E+" & Trim$(Str$(exp10))
+        End If
+    End If
+    If negative Then text = "-" & text
+    jwCompose = text
+End Function
+
+' Whether Val reads text back as exactly number (False if Val overflows).
+Private Function jwReadsBack(ByVal text As String, ByVal number As Double) As Boolean
+    Dim value As Double
+    value = 0
+    On Error Resume Next
+    value = Val(text)
+    On Error GoTo 0
+    jwReadsBack = (value = number)
 End Function
 
 ' A string in double quotes, escaped; everything outside printable ASCII as \uXXXX.
