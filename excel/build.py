@@ -402,7 +402,9 @@ def _lay_out_settings(sheet, fmt) -> None:
         sheet.write_string(row, 0, label, fmt["label"])
         # write_string, not write: XlsxWriter makes a hyperlink of a text like a URL, and
         # the address is a setting to edit, not a link to follow.
-        if isinstance(value, str):
+        if value == "":
+            sheet.write_blank(row, 1, None, fmt["input"])
+        elif isinstance(value, str):
             sheet.write_string(row, 1, value, fmt["input"])
         else:
             sheet.write_number(row, 1, value, fmt["input"])
