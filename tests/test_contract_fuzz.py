@@ -1,7 +1,8 @@
 """The contract fuzzed: schemathesis runs every check and phase against a real server.
 
 Open mode, and keyed mode with a client key and with an admin key, each against its own
-server on 127.0.0.1 (a copy of the model store, since retrain and rollback change it).
+server on 127.0.0.1 (a copy of the model store, since retrain and rollback change it);
+and the single-score routes once more on the file narrowed to one model's request schema.
 Zero failures is the bar. The same harness, pointed at a server with one deliberately
 broken route, must fail: a fuzzer that cannot fail proves nothing.
 
@@ -13,6 +14,7 @@ schema-valid request may get, and why, are in tests/schemathesis.toml.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -23,7 +25,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import requests
+import yaml
 from werkzeug.serving import make_server
 
 from server import db, keys
@@ -31,6 +36,9 @@ from server import db, keys
 pytestmark = pytest.mark.slow
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+MODEL_CONFIG = Path(__file__).with_name("schemathesis-model.toml")
+SPEC_FILE = Path(__file__).resolve().parent.parent / "server" / "openapi.yaml"
+FUZZED_MODEL = "logistic"
 EXAMPLES = int(os.environ.get("CREDITSCORER_FUZZ_EXAMPLES", "20"))
 SEED = os.environ.get("CREDITSCORER_FUZZ_SEED", "20261201")
 # Retrain requests must not wait for a training run: the fuzzing servers cap ?wait= at 1 s.
@@ -51,14 +59,20 @@ def fuzz(
     exclude_checks: Iterable[str] = (),
     operations: Iterable[str] = (),
     examples: int = EXAMPLES,
+    spec: Path | None = None,
+    config: Path = CONFIG,
 ) -> subprocess.CompletedProcess[str]:
-    """Run schemathesis (all checks, all phases) against ``url``; its output and exit code."""
+    """Run schemathesis (all checks, all phases) against ``url``; its output and exit code.
+
+    ``spec``: a local copy of the description instead of the server's ``/openapi.json``.
+    """
+    location = [str(spec), "--url", url] if spec else [f"{url}/openapi.json"]
     command = [
         schemathesis_command(),
         "--config-file",
-        str(CONFIG),
+        str(config),
         "run",
-        f"{url}/openapi.json",
+        *location,
         "--checks",
         "all",
         "--max-examples",
@@ -124,6 +138,48 @@ def test_keyed_mode_has_no_contract_failures(server_factory, fuzz_env, tmp_path,
     assert_clean(fuzz(server.url, tmp_path, headers=[f"X-API-Key: {key}"]))
 
 
+def spec_for_one_model(url: str, model: str, target: Path) -> Path:
+    """The file with the single-score shapes narrowed to one model's request schema.
+
+    The file's applicant is generic (any model's features); joined with what
+    ``GET /v1/models/{name}/schema`` says of one model, every request the fuzzer calls
+    valid must be scored, and a wrong ``model`` or ``reasons`` beside valid features must
+    be refused: the contract of the file and the schema route together.
+    """
+    spec = yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
+    row = requests.get(f"{url}/v1/models/{model}/schema", timeout=30).json()
+    row = {k: v for k, v in row.items() if not k.startswith(("$", "x-")) and k != "title"}
+    # The query string carries text: a number's rule holds for the number the text reads as.
+    spec["components"]["schemas"]["Applicant"] = {
+        "allOf": [
+            spec["components"]["schemas"]["Applicant"],
+            row,
+            {"properties": {"model": {"const": model}}},
+        ]
+    }
+    for parameter in spec["paths"]["/v1/predict"]["get"]["parameters"]:
+        if parameter.get("name") == "features":
+            parameter["schema"], parameter["required"] = row, True
+        if parameter.get("name") == "model":
+            parameter["schema"] = {"const": model}
+    target.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def test_single_scores_for_one_model_have_no_contract_failures(server_factory, fuzz_env, tmp_path):
+    server = server_factory(fuzz_env)
+    spec = spec_for_one_model(server.url, FUZZED_MODEL, tmp_path / "openapi-one-model.yaml")
+    result = fuzz(
+        server.url,
+        tmp_path,
+        exclude_checks=["ignored_auth"],
+        operations=["predictJson", "predictQuery"],
+        spec=spec,
+        config=MODEL_CONFIG,
+    )
+    assert_clean(result)
+
+
 # Deliberately broken servers: the app wrapped in a WSGI layer that breaks one thing.
 
 
@@ -152,6 +208,27 @@ def undocumented_status(app: Callable) -> Callable:
         headers = [("Content-Type", "application/problem+json")]
         start_response("418 I'm a teapot", [*headers, ("Content-Length", str(len(body)))])
         return [body]
+
+    return wrapper
+
+
+def lenient_reasons(app: Callable) -> Callable:
+    """POST /v1/predict drops a ``reasons`` that is not a boolean instead of refusing it,
+    as the server once did: a schema-violating request then gets a score."""
+
+    def wrapper(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/v1/predict" and environ["REQUEST_METHOD"] == "POST":
+            raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                body = None
+            if isinstance(body, dict) and not isinstance(body.get("reasons", True), bool):
+                del body["reasons"]
+                raw = orjson.dumps(body)
+            environ["wsgi.input"] = io.BytesIO(raw)
+            environ["CONTENT_LENGTH"] = str(len(raw))
+        return app(environ, start_response)
 
     return wrapper
 
@@ -185,15 +262,27 @@ def serve_wrapped(fuzz_store: Path, tmp_path: Path) -> Iterator[Callable[[Callab
 
 
 @pytest.mark.parametrize(
-    ("wrap", "operation", "finding"),
+    ("wrap", "operation", "finding", "one_model"),
     [
-        (reply_outside_its_schema, "health", "Response violates schema"),
-        (undocumented_status, "listModels", "Undocumented status code"),
+        (reply_outside_its_schema, "health", "Response violates schema", False),
+        (undocumented_status, "listModels", "Undocumented status code", False),
+        (lenient_reasons, "predictJson", "Schema-violating request accepted", True),
     ],
 )
-def test_the_harness_catches_a_broken_route(serve_wrapped, tmp_path, wrap, operation, finding):
+def test_the_harness_catches_a_broken_route(
+    serve_wrapped, tmp_path, wrap, operation, finding, one_model
+):
     url = serve_wrapped(wrap)
-    result = fuzz(url, tmp_path, exclude_checks=["ignored_auth"], operations=[operation])
+    spec = spec_for_one_model(url, FUZZED_MODEL, tmp_path / "one.yaml") if one_model else None
+    config = MODEL_CONFIG if one_model else CONFIG
+    result = fuzz(
+        url,
+        tmp_path,
+        exclude_checks=["ignored_auth"],
+        operations=[operation],
+        spec=spec,
+        config=config,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-5_000:]
     assert finding in output, output[-5_000:]
