@@ -6,7 +6,7 @@ and the single-score routes once more on the file narrowed to one model's reques
 Zero failures is the bar. The same harness, pointed at a server with one deliberately
 broken route, must fail: a fuzzer that cannot fail proves nothing.
 
-The example count per operation is bounded (CREDITSCORER_FUZZ_EXAMPLES, default 20) and
+The example count per operation is bounded (CREDITSCORER_FUZZ_EXAMPLES, default 15) and
 the seed fixed (CREDITSCORER_FUZZ_SEED), so that a run is reproducible and the whole
 module stays near two minutes on a busy 2-core machine. The rules of which statuses a
 schema-valid request may get, and why, are in tests/schemathesis.toml.
@@ -39,7 +39,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 MODEL_CONFIG = Path(__file__).with_name("schemathesis-model.toml")
 SPEC_FILE = Path(__file__).resolve().parent.parent / "server" / "openapi.yaml"
 FUZZED_MODEL = "logistic"
-EXAMPLES = int(os.environ.get("CREDITSCORER_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("CREDITSCORER_FUZZ_EXAMPLES", "15"))
 SEED = os.environ.get("CREDITSCORER_FUZZ_SEED", "20261201")
 # Retrain requests must not wait for a training run: the fuzzing servers cap ?wait= at 1 s.
 SERVER_ENV = {"CREDITSCORER_RETRAIN_QUICK": "1", "CREDITSCORER_RETRAIN_WAIT_SECONDS": "1"}
