@@ -31,11 +31,14 @@ from pathlib import Path
 import xlsxwriter
 from pyopenvba.interpreter import parse_module
 
+from excel.powerquery import write_powerquery_workbook
 from excel.vbaproject import ProjectModule, module_code, vba_project_bin
 
 EXCEL_DIR = Path(__file__).resolve().parent
 VBA_DIR = EXCEL_DIR / "vba"
 WORKBOOK_PATH = EXCEL_DIR / "CreditScorer.xlsm"
+# The macro-free sibling (a Power Query instead of VBA), written next to the .xlsm.
+POWERQUERY_WORKBOOK_NAME = "CreditScorer-PowerQuery.xlsx"
 SAMPLE_DATA = EXCEL_DIR.parent / "training" / "data" / "german_credit.csv"
 
 # A fixed creation date makes the build reproducible (XlsxWriter otherwise stamps "now").
@@ -512,7 +515,8 @@ def make_vba_project(modules: list[VbaModule]) -> bytes:
 
 
 def build(out: Path = WORKBOOK_PATH, vba_dir: Path = VBA_DIR) -> Path:
-    """Compile-check the modules of ``vba_dir`` and write the workbook to ``out``."""
+    """Compile-check the modules of ``vba_dir``, write the workbook to ``out`` and its
+    macro-free sibling (``POWERQUERY_WORKBOOK_NAME``) next to it."""
     modules = read_modules(vba_dir)
     compile_check(modules)
     with tempfile.TemporaryDirectory(prefix="creditscorer-build-") as tmp:
@@ -521,6 +525,12 @@ def build(out: Path = WORKBOOK_PATH, vba_dir: Path = VBA_DIR) -> Path:
         _write_workbook(staged, vba_bin)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(staged.read_bytes())
+    write_powerquery_workbook(
+        out.parent / POWERQUERY_WORKBOOK_NAME,
+        _sample_rows(),
+        BATCH_INPUT_COLUMNS,
+        {"created": CREATED, "api_url": DEFAULT_API_URL, "model": MODELS[0]},
+    )
     return out
 
 
