@@ -18,13 +18,44 @@ def strict() -> bool:
     return os.environ.get(STRICT_ENV) == "1"
 
 
-def require_part(available: bool, reason: str) -> None:
-    """Skip with ``reason`` when a real part is missing; fail instead when CI demands every part."""
+# Every real part a test may need: its name and how to install it, worded once.
+PARTS = {
+    "postgresql": (
+        "PostgreSQL",
+        "apt-get install postgresql, create a database and set "
+        "CREDITSCORER_TEST_DATABASE_URL=postgresql+psycopg://USER:PASSWORD@127.0.0.1:5432/DB "
+        "(.ci/run does both)",
+    ),
+    "libreoffice": (
+        "LibreOffice",
+        "apt-get install libreoffice-calc libreoffice-script-provider-python python3-uno curl",
+    ),
+    "chromium": ("Chromium", "apt-get install chromium"),
+    "node": ("Node.js", "apt-get install nodejs npm"),
+    "nginx": ("nginx", "apt-get install nginx"),
+    "openssl": ("openssl", "apt-get install openssl"),
+}
+
+
+def part_reason(part: str, detail: str = "") -> str:
+    """The one wording of a missing part: "needs NAME (DETAIL); install: COMMAND"."""
+    if part not in PARTS:  # a free-form reason
+        return part
+    name, install = PARTS[part]
+    return f"needs {name}{f' ({detail})' if detail else ''}; install: {install}"
+
+
+def require_part(available: bool, part: str, detail: str = "") -> None:
+    """Skip when a real part is missing; fail instead when CI demands every part.
+
+    ``part`` is a key of PARTS; the skip is reported at the test, not at this helper.
+    """
     if available:
         return
+    reason = part_reason(part, detail)
     if strict():
         pytest.fail(f"{reason} ({STRICT_ENV}=1: missing parts fail in CI)", pytrace=False)
-    pytest.skip(reason)
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 # One applicant of the full-attribute German Credit models (logistic_full, forest_full),

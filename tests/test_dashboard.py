@@ -80,7 +80,7 @@ def test_the_dashboard_answers_a_bad_window_with_a_problem(app):
 
 
 def test_chromium_renders_the_dashboard_of_a_real_server(server_factory, tmp_path):
-    require_part(shots.chromium() is not None, "chromium is not installed")
+    require_part(shots.chromium() is not None, "chromium")
     database = tmp_path / "shown.sqlite3"
     server = server_factory(env={"CREDITSCORER_DATABASE_URL": f"sqlite:///{database}"})
     for age in (22, 30, 41, 58, 70):

@@ -45,7 +45,7 @@ def test_workers_starting_together_on_an_empty_sqlite_file_all_succeed(tmp_path)
 
 
 def test_workers_starting_together_on_an_empty_postgresql_schema_all_succeed():
-    require_part(bool(PG_URL), "no PostgreSQL: set CREDITSCORER_TEST_DATABASE_URL")
+    require_part(bool(PG_URL), "postgresql")
     schema = f"race_{uuid.uuid4().hex[:12]}"
     admin = db.make_engine(PG_URL)
     with admin.begin() as connection:

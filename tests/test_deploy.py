@@ -118,8 +118,8 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
 @pytest.fixture(scope="module")
 def nginx_in_front_of_gunicorn(model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     tmp_path = tmp_path_factory.mktemp("nginx")
-    require_part(NGINX is not None, "nginx is not installed (apt-get install nginx)")
-    require_part(shutil.which("openssl") is not None, "openssl is not installed")
+    require_part(NGINX is not None, "nginx")
+    require_part(shutil.which("openssl") is not None, "openssl")
     database_url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     engine = db.make_engine(database_url)
     try:

@@ -90,7 +90,7 @@ def harness_workbook(tmp_path_factory):
 def results(request, harness_workbook) -> dict:
     """Every case of the tables run once per locale: (kind, input) -> harness answer."""
     available, reason = libreoffice_available()
-    require_part(available, reason)
+    require_part(available, "libreoffice", reason)
     cases = [("parse", t) for t in VALID + INVALID]
     cases += [("parsehex", t) for t in INVALID_CONTROL]
     cases += [("parse", "[" * n + "]" * n) for n in (150, 201, 10000)]

@@ -280,7 +280,7 @@ def test_a_revoked_key_stops_working_at_once_in_a_running_server(server_factory,
 @pytest.mark.postgres
 def test_keys_work_the_same_on_postgresql():
     url = os.environ.get("CREDITSCORER_TEST_DATABASE_URL")
-    require_part(bool(url), "no PostgreSQL URL given (CREDITSCORER_TEST_DATABASE_URL)")
+    require_part(bool(url), "postgresql")
     engine = db.make_engine(url)
     made: list[str] = []
     try:

@@ -38,7 +38,7 @@ load_test = _load_module()
 def db_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'load.sqlite3'}"
-    require_part(bool(PG_URL), "no PostgreSQL: set CREDITSCORER_TEST_DATABASE_URL")
+    require_part(bool(PG_URL), "postgresql")
     return PG_URL  # type: ignore[return-value]
 
 

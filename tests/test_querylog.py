@@ -28,7 +28,7 @@ def database_url(kind: str, tmp_path: Path) -> str:
     """A real database of ``kind``: a new SQLite file, or the test PostgreSQL server."""
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'querylog.sqlite3'}"
-    require_part(bool(PG_URL), "no PostgreSQL: set CREDITSCORER_TEST_DATABASE_URL")
+    require_part(bool(PG_URL), "postgresql")
     return PG_URL  # type: ignore[return-value]
 
 

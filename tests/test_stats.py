@@ -30,7 +30,7 @@ def app(request, model_dir: Path, tmp_path: Path) -> Iterator:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
     else:
-        require_part(bool(PG_URL), "no PostgreSQL: set CREDITSCORER_TEST_DATABASE_URL")
+        require_part(bool(PG_URL), "postgresql")
         url = PG_URL
     app = create_app(model_dir=model_dir, train_if_missing=False, database_url=url)
     yield app

@@ -41,7 +41,7 @@ RESULT_COLUMNS = ("probability_default", "decision", "error", "warning")
 def office() -> Iterator[LibreOffice]:
     """One soffice for the module, with a fresh profile and the de-DE locale."""
     available, reason = libreoffice_available()
-    require_part(available, reason)
+    require_part(available, "libreoffice", reason)
     with LibreOffice(locale="de-DE") as lo:
         yield lo
 
@@ -415,7 +415,7 @@ def test_a_module_libreoffice_cannot_compile_disables_every_macro(office, tmp_pa
 def test_a_macro_that_does_not_return_in_time_is_killed_with_its_soffice(tmp_path, silent_server):
     """Bounded waits: a call that outlives its timeout ends the driver and soffice."""
     available, reason = libreoffice_available()
-    require_part(available, reason)
+    require_part(available, "libreoffice", reason)
     copy = tmp_path / "CreditScorer.xlsm"
     shutil.copyfile(WORKBOOK_PATH, copy)
     folders = _request_folders()
