@@ -215,7 +215,7 @@ def test_credit_models_lists_the_servers_models(api_mode, live_server):
         ]
         for m in expected
     ]
-    assert {row[0] for row in listed[1:]} == {"logistic", "forest"}
+    assert {row[0] for row in listed[1:]} == {"logistic", "forest", "logistic_full", "forest_full"}
 
 
 # --- requests: one per table, none when cached -----------------------------------------------
@@ -347,7 +347,9 @@ def test_an_unknown_model_is_a_model_error(api_mode, live_server):
     detail = predict_directly(live_server, "nope", APPLICANTS[0]).json()["detail"]
     assert udfs.CREDIT_SCORE(*APPLICANTS[0], "nope") == f"#MODEL! {detail}"
     assert udfs.CREDIT_SCORE_TABLE(applicant_table(3), "nope") == f"#MODEL! {detail}"
-    assert detail == "unknown model 'nope'; known models: forest, logistic"
+    assert (
+        detail == "unknown model 'nope'; known models: forest, forest_full, logistic, logistic_full"
+    )
 
 
 def test_a_table_without_a_required_column_is_one_error_cell(api_mode):
