@@ -626,9 +626,25 @@ Public Function JsonNumber(ByVal number As Double) As String
     Dim delta As Long
     Dim first As Long
     Dim last As Long
-    If number = 0 Then
-        JsonNumber = "0"
+    ' The usual cases first, in a few statements (LibreOffice pays for every call): whole
+    ' numbers below 1E+15 (Str$ writes them exactly), then Str$'s 15 digits when they read
+    ' back and need no exponent.
+    If number = Int(number) And Abs(number) < 1E+15 Then
+        JsonNumber = Trim$(Str$(number))
         Exit Function
+    End If
+    candidate = Trim$(Str$(number))
+    If InStr(1, candidate, "E") = 0 Then
+        ' Str$ writes ".5" and "-.5"; JSON needs the leading zero.
+        If Left$(candidate, 1) = "." Then
+            candidate = "0" & candidate
+        ElseIf Left$(candidate, 2) = "-." Then
+            candidate = "-0" & Mid$(candidate, 2)
+        End If
+        If Val(candidate) = number Then
+            JsonNumber = candidate
+            Exit Function
+        End If
     End If
     negative = (number < 0)
     If Abs(number) >= 1.79769313486231E+308 Then
@@ -760,22 +776,27 @@ Public Function JsonQuote(ByVal text As String) As String
             Exit Function
         End If
     End If
-    Dim result As String
+    ' One piece per character, joined once: linear, where "result = result & c" would
+    ' copy the growing string for every character.
+    Dim pieces() As String
     Dim index As Long
     Dim c As String
     Dim code As Long
+    ReDim pieces(0 To Len(text) + 1)
+    pieces(0) = """"
     For index = 1 To Len(text)
         c = Mid$(text, index, 1)
         code = AscW(c) And &HFFFF&
         If c = """" Then
-            result = result & "\"""
+            pieces(index) = "\"""
         ElseIf c = "\" Then
-            result = result & "\\"
+            pieces(index) = "\\"
         ElseIf code < 32 Or code > 126 Then
-            result = result & "\u" & Right$("000" & LCase$(Hex$(code)), 4)
+            pieces(index) = "\u" & Right$("000" & LCase$(Hex$(code)), 4)
         Else
-            result = result & c
+            pieces(index) = c
         End If
     Next index
-    JsonQuote = """" & result & """"
+    pieces(Len(text) + 1) = """"
+    JsonQuote = Join(pieces, "")
 End Function
