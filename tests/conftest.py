@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import ServerProcess, start_server, strict
+from support import ServerProcess, require_part, start_server, strict
+
+PG_URL_ENV = "CREDITSCORER_TEST_DATABASE_URL"
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +27,40 @@ def store(model_dir: Path):
     from creditscorer import ModelStore
 
     return ModelStore(model_dir)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test PostgreSQL server (CREDITSCORER_TEST_DATABASE_URL); a skip without one."""
+    url = os.environ.get(PG_URL_ENV, "")
+    require_part(bool(url), "postgresql")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that takes it runs twice: on a new SQLite file and on the test PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def make_app(model_dir: Path, db_url: str) -> Iterator[Callable[..., object]]:
+    """Build apps on ``db_url`` with the session's models; engines are disposed afterwards."""
+    from server import create_app
+
+    apps = []
+
+    def make(**overrides):
+        settings = {"model_dir": model_dir, "train_if_missing": False, "database_url": db_url}
+        app = create_app(**{**settings, **overrides})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["creditscorer.db"].dispose()
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 
 import sqlalchemy as sa
-from support import require_part
 
 from server import db, keys, querylog  # noqa: F401 (importing registers their tables)
-
-PG_URL = os.environ.get("CREDITSCORER_TEST_DATABASE_URL")
 
 
 def create_concurrently(engines: list[sa.Engine]) -> list[BaseException]:
@@ -44,14 +40,13 @@ def test_workers_starting_together_on_an_empty_sqlite_file_all_succeed(tmp_path)
             engine.dispose()
 
 
-def test_workers_starting_together_on_an_empty_postgresql_schema_all_succeed():
-    require_part(bool(PG_URL), "postgresql")
+def test_workers_starting_together_on_an_empty_postgresql_schema_all_succeed(postgres_url):
     schema = f"race_{uuid.uuid4().hex[:12]}"
-    admin = db.make_engine(PG_URL)
+    admin = db.make_engine(postgres_url)
     with admin.begin() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     engines = [
-        sa.create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+        sa.create_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
         for _ in range(6)
     ]
     try:

@@ -3,7 +3,6 @@ revocation that takes effect at once, the command line, and CORS for allowed ori
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from support import PROJECT_ROOT, require_part
+from support import PROJECT_ROOT
 
 from server import create_app, db, keys
 
@@ -278,9 +277,8 @@ def test_a_revoked_key_stops_working_at_once_in_a_running_server(server_factory,
 
 
 @pytest.mark.postgres
-def test_keys_work_the_same_on_postgresql():
-    url = os.environ.get("CREDITSCORER_TEST_DATABASE_URL")
-    require_part(bool(url), "postgresql")
+def test_keys_work_the_same_on_postgresql(postgres_url):
+    url = postgres_url
     engine = db.make_engine(url)
     made: list[str] = []
     try:

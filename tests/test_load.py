@@ -7,15 +7,12 @@ The full-size figures (20,000 requests, throughput with and without the log) com
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
-from pathlib import Path
 
 import pytest
 import requests
-from support import PROJECT_ROOT, require_part
+from support import PROJECT_ROOT
 
-PG_URL = os.environ.get("CREDITSCORER_TEST_DATABASE_URL")
 pytestmark = pytest.mark.slow
 
 
@@ -32,14 +29,6 @@ def _load_module():
 
 
 load_test = _load_module()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'load.sqlite3'}"
-    require_part(bool(PG_URL), "postgresql")
-    return PG_URL  # type: ignore[return-value]
 
 
 def test_under_load_no_request_fails_and_each_has_exactly_one_log_row(model_dir, db_url):

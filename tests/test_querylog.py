@@ -6,52 +6,16 @@ PostgreSQL server named by CREDITSCORER_TEST_DATABASE_URL); one runs a real serv
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import orjson
-import pytest
 import sqlalchemy as sa
-from support import require_part
 
 from server import create_app
 from server.querylog import QueryLog, query_log, querylog_of, utcnow
 
-PG_URL = os.environ.get("CREDITSCORER_TEST_DATABASE_URL")
 APPLICANT = {"duration": 24, "amount": 4000, "age": 35}
-
-
-def database_url(kind: str, tmp_path: Path) -> str:
-    """A real database of ``kind``: a new SQLite file, or the test PostgreSQL server."""
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'querylog.sqlite3'}"
-    require_part(bool(PG_URL), "postgresql")
-    return PG_URL  # type: ignore[return-value]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path: Path) -> str:
-    return database_url(request.param, tmp_path)
-
-
-@pytest.fixture
-def make_app(model_dir: Path, db_url: str) -> Iterator:
-    """Build apps on the test database; their engines are disposed afterwards."""
-    apps = []
-
-    def make(**overrides):
-        app = create_app(
-            model_dir=model_dir, train_if_missing=False, database_url=db_url, **overrides
-        )
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["creditscorer.db"].dispose()
 
 
 def rows_for(app, prefix: str) -> list[dict]:

@@ -3,38 +3,27 @@
 from __future__ import annotations
 
 import csv
-import os
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from support import PROJECT_ROOT, require_part
+from support import PROJECT_ROOT
 
 from creditscorer.distribution import training_distribution
-from server import create_app, drift
+from server import drift
 from server.problems import ApiError
 from server.querylog import query_log, utcnow
 from server.stats import parse_window
 
-PG_URL = os.environ.get("CREDITSCORER_TEST_DATABASE_URL")
 TRAINING_CSV = PROJECT_ROOT / "training" / "data" / "german_credit.csv"
 NOW = datetime(2026, 11, 26, 12, 0, 0)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def app(request, model_dir: Path, tmp_path: Path) -> Iterator:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
-    else:
-        require_part(bool(PG_URL), "postgresql")
-        url = PG_URL
-    app = create_app(model_dir=model_dir, train_if_missing=False, database_url=url)
-    yield app
-    app.extensions["creditscorer.db"].dispose()
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 def since_now() -> str:
