@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import ServerProcess, require_part, start_server, strict
+from support import AppClient, ServerProcess, require_part, start_server, strict
 
 PG_URL_ENV = "CREDITSCORER_TEST_DATABASE_URL"
 
@@ -61,6 +61,17 @@ def make_app(model_dir: Path, db_url: str) -> Iterator[Callable[..., object]]:
     yield make
     for app in apps:
         app.extensions["creditscorer.db"].dispose()
+
+
+@pytest.fixture(scope="session")
+def api(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
+    """The app in this process on Flask's test client (no socket), for the whole session."""
+    from server import create_app
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.sqlite3'}"
+    app = create_app(model_dir=model_dir, train_if_missing=False, database_url=url)
+    yield AppClient(app)
+    app.extensions["creditscorer.db"].dispose()
 
 
 @pytest.fixture(scope="session")

@@ -104,3 +104,57 @@ def write_synthetic_credit_csv(path, rows: int = 600, seed: int = 7) -> None:
             writer.writerow(
                 [int(tenure[i]), utilisation[i], region[i], tier[i], "yes" if bad[i] else "no"]
             )
+
+
+class Reply:
+    """A test-client reply read the way a ``requests`` reply is (``.json()``, ``.text``)."""
+
+    def __init__(self, response) -> None:
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.content = response.get_data()
+        self.text = response.get_data(as_text=True)
+
+    def json(self):
+        import json
+
+        return json.loads(self.content)
+
+
+class AppClient:
+    """The app in this process through Flask's test client, called like a ServerProcess:
+    ``get(path, params=..., headers=...)``, ``post(path, json=... | data=... | files=...)``.
+
+    For tests where the socket is not the point; real-HTTP tests use ``live_server``.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.client = app.test_client()
+
+    def request(self, method: str, path: str, **kwargs) -> Reply:
+        import io
+
+        kwargs.pop("timeout", None)
+        options: dict = {"headers": kwargs.pop("headers", None)}
+        if "params" in kwargs:
+            params = kwargs.pop("params")
+            options["query_string"] = {k: v for k, v in params.items() if v is not None}
+        if "json" in kwargs:
+            options["json"] = kwargs.pop("json")
+        if "files" in kwargs:
+            form = {}
+            for field, (filename, content, *ctype) in kwargs.pop("files").items():
+                form[field] = (io.BytesIO(content), filename, *ctype)
+            options["data"] = {**kwargs.pop("data", {}), **form}
+        elif "data" in kwargs:
+            options["data"] = kwargs.pop("data")
+        if kwargs:
+            raise TypeError(f"AppClient does not take {sorted(kwargs)}")
+        return Reply(self.client.open(path, method=method, **options))
+
+    def get(self, path: str, **kwargs) -> Reply:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> Reply:
+        return self.request("POST", path, **kwargs)

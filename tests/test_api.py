@@ -1,4 +1,5 @@
-"""The HTTP API over real HTTP: a real server process on 127.0.0.1 and a random free port."""
+"""The HTTP API: most tests on Flask's test client (``api``); the first and the body-size
+limits over real HTTP (``live_server``, ``server_factory``: a real server on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -33,46 +34,43 @@ def test_query_string_and_json_body_give_the_same_score(live_server, model):
     )
 
 
-def test_text_format_is_the_bare_probability(live_server):
+def test_text_format_is_the_bare_probability(api):
     params = {"model": "forest", **APPLICANT}
-    text = live_server.get("/v1/predict", params={**params, "format": "text"})
+    text = api.get("/v1/predict", params={**params, "format": "text"})
     assert text.headers["Content-Type"].startswith("text/plain")
-    assert (
-        float(text.text)
-        == live_server.get("/v1/predict", params=params).json()["probability_default"]
-    )
+    assert float(text.text) == api.get("/v1/predict", params=params).json()["probability_default"]
 
 
-def test_default_model_is_logistic(live_server):
-    assert live_server.get("/v1/predict", params=APPLICANT).json()["model"] == "logistic"
+def test_default_model_is_logistic(api):
+    assert api.get("/v1/predict", params=APPLICANT).json()["model"] == "logistic"
 
 
-def test_reasons_can_be_switched_off(live_server):
-    reply = live_server.get("/v1/predict", params={**APPLICANT, "reasons": "false"}).json()
+def test_reasons_can_be_switched_off(api):
+    reply = api.get("/v1/predict", params={**APPLICANT, "reasons": "false"}).json()
     assert reply["reasons"] == []
 
 
-def test_client_request_id_is_echoed_and_a_bad_one_replaced(live_server):
-    mine = live_server.get("/health", headers={"X-Request-ID": "excel-42"})
+def test_client_request_id_is_echoed_and_a_bad_one_replaced(api):
+    mine = api.get("/health", headers={"X-Request-ID": "excel-42"})
     assert mine.headers["X-Request-ID"] == "excel-42"
     assert mine.json()["request_id"] == "excel-42"
-    bad = live_server.get("/health", headers={"X-Request-ID": "<script>"})
+    bad = api.get("/health", headers={"X-Request-ID": "<script>"})
     assert bad.headers["X-Request-ID"] != "<script>"
     assert len(bad.headers["X-Request-ID"]) == 32
 
 
-def test_model_routes_show_cards(live_server):
-    models = live_server.get("/v1/models").json()["models"]
+def test_model_routes_show_cards(api):
+    models = api.get("/v1/models").json()["models"]
     assert {m["name"] for m in models} == {"logistic", "forest", "logistic_full", "forest_full"}
-    card = live_server.get("/v1/models/forest").json()
+    card = api.get("/v1/models/forest").json()
     assert card["algorithm"] == "RandomForestClassifier"
     assert set(card["metrics"]) >= {"cv", "holdout"}
-    health = live_server.get("/health").json()
+    health = api.get("/health").json()
     assert health["models"]["forest"] == card["version"]
 
 
-def test_batch_json_columns_in_any_order_with_extra_columns(live_server):
-    reply = live_server.post(
+def test_batch_json_columns_in_any_order_with_extra_columns(api):
+    reply = api.post(
         "/v1/predict/batch",
         json={
             "model": "forest",
@@ -83,7 +81,7 @@ def test_batch_json_columns_in_any_order_with_extra_columns(live_server):
     assert reply.status_code == 200
     body = reply.json()
     assert body["columns"][:3] == ["probability_default", "decision", "error"]
-    single = live_server.post("/v1/predict", json={"model": "forest", **APPLICANT}).json()
+    single = api.post("/v1/predict", json={"model": "forest", **APPLICANT}).json()
     assert body["rows"][0][:3] == [single["probability_default"], single["decision"], None]
     assert body["rows"][1][:3] == [None, None, "amount: not a number ('abc')"]
     assert body["summary"] == {"rows": 2, "scored": 1, "failed": 1, "warned": 0}
@@ -97,18 +95,18 @@ def test_batch_json_columns_in_any_order_with_extra_columns(live_server):
         [{**APPLICANT, "model": "ignored"}, {"Duration": 12, "amount": 1000, "age": 30}],
     ],
 )
-def test_batch_accepts_lists_of_records(live_server, payload):
-    reply = live_server.post("/v1/predict/batch", json=payload)
+def test_batch_accepts_lists_of_records(api, payload):
+    reply = api.post("/v1/predict/batch", json=payload)
     assert reply.status_code == 200
     assert reply.json()["summary"]["scored"] == 2
 
 
-def test_batch_with_one_bad_row_in_a_thousand_scores_all_the_others(live_server):
+def test_batch_with_one_bad_row_in_a_thousand_scores_all_the_others(api):
     rows = [[f"A-{i}", 6 + i % 60, 500 + 13 * i, 20 + i % 50] for i in range(1000)]
     bad = {17: (2, "abc"), 500: (3, 150), 999: (1, None)}
     for i, (column, value) in bad.items():
         rows[i][column] = value
-    reply = live_server.post(
+    reply = api.post(
         "/v1/predict/batch",
         json={"model": "logistic", "columns": ["id", "duration", "amount", "age"], "rows": rows},
     ).json()
@@ -121,13 +119,13 @@ def test_batch_with_one_bad_row_in_a_thousand_scores_all_the_others(live_server)
     }
     good = [r for i, r in enumerate(reply["rows"]) if i not in bad]
     assert all(0 <= r[0] <= 1 and r[1] in {"approve", "decline"} for r in good)
-    check = live_server.get("/v1/predict", params={"duration": 6 + 5, "amount": 565, "age": 25})
+    check = api.get("/v1/predict", params={"duration": 6 + 5, "amount": 565, "age": 25})
     assert reply["rows"][5][0] == check.json()["probability_default"]
 
 
-def test_csv_body_returns_the_input_table_with_results(live_server):
+def test_csv_body_returns_the_input_table_with_results(api):
     body = "id,duration,amount,age\r\n=HYPERLINK(1),24,4000,35\r\nB,12,abc,40\r\n"
-    reply = live_server.post(
+    reply = api.post(
         "/v1/predict/batch?model=forest",
         data=body.encode(),
         headers={"Content-Type": "text/csv", "Accept": "text/csv"},
@@ -140,12 +138,12 @@ def test_csv_body_returns_the_input_table_with_results(live_server):
     ]  # fmt: skip
     assert rows[1][0] == "'=HYPERLINK(1)"  # formula injection neutralised
     assert rows[2][4:7] == ["", "", "amount: not a number ('abc')"]
-    single = live_server.get("/v1/predict", params={"model": "forest", **APPLICANT}).json()
+    single = api.get("/v1/predict", params={"model": "forest", **APPLICANT}).json()
     assert float(rows[1][4]) == single["probability_default"]
 
 
-def test_semicolon_csv_from_a_comma_locale_is_read(live_server):
-    reply = live_server.post(
+def test_semicolon_csv_from_a_comma_locale_is_read(api):
+    reply = api.post(
         "/v1/predict/batch",
         data=b"duration;amount;age\n24;4000;35\n",
         headers={"Content-Type": "text/csv", "Accept": "application/json"},
@@ -154,7 +152,7 @@ def test_semicolon_csv_from_a_comma_locale_is_read(live_server):
     assert reply.json()["summary"]["scored"] == 1
 
 
-def test_csv_upload_and_xlsx_upload_give_the_same_scores(live_server):
+def test_csv_upload_and_xlsx_upload_give_the_same_scores(api):
     table = [["id", "duration", "amount", "age"], ["A", 24, 4000, 35], ["B", 48, 12000, 23]]
     csv_bytes = "\n".join(",".join(str(v) for v in row) for row in table).encode()
     workbook = Workbook()
@@ -162,10 +160,10 @@ def test_csv_upload_and_xlsx_upload_give_the_same_scores(live_server):
         workbook.active.append(row)
     xlsx = io.BytesIO()
     workbook.save(xlsx)
-    by_csv = live_server.post(
+    by_csv = api.post(
         "/v1/predict/batch?model=forest", files={"file": ("applicants.csv", csv_bytes)}
     ).json()
-    by_xlsx = live_server.post(
+    by_xlsx = api.post(
         "/v1/predict/batch?model=forest", files={"file": ("applicants.xlsx", xlsx.getvalue())}
     ).json()
     assert by_csv["columns"][:4] == ["id", "duration", "amount", "age"]
@@ -173,15 +171,15 @@ def test_csv_upload_and_xlsx_upload_give_the_same_scores(live_server):
     assert by_xlsx["rows"][0][0] == "A"
 
 
-def test_batch_reasons_add_contribution_columns(live_server):
-    reply = live_server.post(
+def test_batch_reasons_add_contribution_columns(api):
+    reply = api.post(
         "/v1/predict/batch?reasons=true",
         json={"columns": ["duration", "amount", "age"], "rows": [[24, 4000, 35]]},
     ).json()
     assert reply["columns"][-3:] == [
         "contribution_duration", "contribution_amount", "contribution_age"
     ]  # fmt: skip
-    single = live_server.get("/v1/predict", params=APPLICANT).json()
+    single = api.get("/v1/predict", params=APPLICANT).json()
     reasons = {r["feature"]: r["contribution"] for r in single["reasons"]}
     assert reply["rows"][0][-3:] == pytest.approx(
         [reasons["duration"], reasons["amount"], reasons["age"]], abs=1e-12
@@ -352,12 +350,8 @@ BAD_INPUTS = [
     [case[1:] for case in BAD_INPUTS],
     ids=[case[0] for case in BAD_INPUTS],
 )
-def test_bad_input_gets_the_right_4xx_naming_the_field(
-    live_server, method, path, kwargs, status, field
-):
-    import requests
-
-    reply = requests.request(method, live_server.url + path, timeout=30, **kwargs)
+def test_bad_input_gets_the_right_4xx_naming_the_field(api, method, path, kwargs, status, field):
+    reply = api.request(method, path, **kwargs)
     assert reply.status_code == status, reply.text
     fields = problem_fields(reply)
     if field is not None:
