@@ -582,6 +582,118 @@ def credit_score_table(
     return [list(RESULT_COLUMNS), *out] if with_header else out
 
 
+# --- any model: a record of names and values, and the card's schema --------------------------
+
+FEATURE_COLUMNS = ("name", "label", "type", "unit", "accepted", "allowed", "description")
+
+
+def _flat(name: str, cells: Any) -> list[Any]:
+    """One row or one column of cells as a list (a 2-D range must be a single line)."""
+    if not isinstance(cells, list | tuple):
+        return [cells]
+    rows = [list(r) if isinstance(r, list | tuple) else [r] for r in cells]
+    if len(rows) > 1 and any(len(r) > 1 for r in rows):
+        raise UdfError(SCORE, f"{name}: must be one row or one column of cells")
+    return [v for row in rows for v in row]
+
+
+def record(headers: Any, values: Any) -> dict[str, Any]:
+    """CREDIT_*_RECORD's input: a line of feature names and a line of values, paired in order.
+
+    Names match the card's feature names as the API matches them (trimmed, lower case);
+    a name given twice, or a value without a name, is an error, never a guess.
+    """
+    names = [_header_name(v).lower() for v in _flat("headers", headers)]
+    cells = _flat("values", values)
+    if len(names) != len(cells):
+        raise UdfError(SCORE, f"headers and values: {len(names)} names but {len(cells)} values")
+    out: dict[str, Any] = {}
+    for name, value in zip(names, cells, strict=True):
+        if not name:
+            if _is_blank(value):
+                continue
+            raise UdfError(SCORE, "headers: a value has no feature name above or beside it")
+        if name in out:
+            raise UdfError(SCORE, f"headers: {name!r} appears twice")
+        out[name] = plain_value(value)
+    return out
+
+
+def credit_score_record(
+    service: UdfService, settings: Settings, headers: Any, values: Any, model: Any
+) -> float:
+    """CREDIT_SCORE_RECORD: the probability of default of one applicant of any model."""
+    reply = service.predict(settings, model_name(model), record(headers, values))
+    probability = reply.get("probability_default")
+    if not isinstance(probability, int | float) or isinstance(probability, bool):
+        raise UdfError(SERVER, "the reply carries no probability_default")
+    return float(probability)
+
+
+def credit_decision_record(
+    service: UdfService, settings: Settings, headers: Any, values: Any, model: Any
+) -> str:
+    """CREDIT_DECISION_RECORD: approve or decline, for any model."""
+    reply = service.predict(settings, model_name(model), record(headers, values))
+    decision = reply.get("decision")
+    if not isinstance(decision, str):
+        raise UdfError(SERVER, "the reply carries no decision")
+    return decision
+
+
+def credit_reasons_record(
+    service: UdfService, settings: Settings, headers: Any, values: Any, model: Any, header: Any
+) -> list[list[Any]]:
+    """CREDIT_REASONS_RECORD: each feature's contribution, largest magnitude first, as two
+    columns (feature, contribution); with ``header`` a row of column names comes first."""
+    with_header = flag("header", header, False)
+    reply = service.predict(settings, model_name(model), record(headers, values))
+    reasons = reply.get("reasons")
+    rows = [
+        [r["feature"], r.get("contribution")]
+        for r in (reasons if isinstance(reasons, list) else [])
+        if isinstance(r, dict) and "feature" in r
+    ]
+    if not rows:
+        raise UdfError(SERVER, "the reply carries no reasons")
+    return [["feature", "contribution"], *rows] if with_header else rows
+
+
+def _accepted_text(feature: Mapping[str, Any]) -> str | None:
+    accepted = feature.get("accepted")
+    if not isinstance(accepted, dict):
+        return None
+    low = ">" if accepted.get("min_exclusive") else ">="
+    high = "<" if accepted.get("max_exclusive") else "<="
+    return f"{low} {accepted.get('min')} and {high} {accepted.get('max')}"
+
+
+def features_table(service: UdfService, settings: Settings, model: Any) -> list[list[Any]]:
+    """CREDIT_FEATURES: the card's schema, one row per feature, to build an input block from:
+    name, label, type, unit, accepted range (numbers), allowed labels (categories)."""
+    card = service.card(settings, model_name(model))
+    rows: list[list[Any]] = [list(FEATURE_COLUMNS)]
+    for feature in card.get("features", []):
+        categories = feature.get("categories")
+        allowed = (
+            "; ".join(str(c.get("label", c.get("code"))) for c in categories)
+            if isinstance(categories, list)
+            else None
+        )
+        rows.append(
+            [
+                feature.get("name"),
+                feature.get("label") or feature.get("name"),
+                feature.get("type"),
+                feature.get("unit") or None,
+                _accepted_text(feature),
+                allowed,
+                feature.get("description") or None,
+            ]
+        )
+    return rows
+
+
 def models_table(service: UdfService, settings: Settings) -> list[list[Any]]:
     """CREDIT_MODELS: a header row, then one row per model."""
     rows: list[list[Any]] = [list(MODEL_COLUMNS)]

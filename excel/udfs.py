@@ -7,6 +7,10 @@ The workbook's ``xlwings.conf`` sheet names this module (``UDF Modules`` = ``exc
     =CREDIT_DECISION(duration, amount, age, [model])     "approve" or "decline"
     =CREDIT_REASONS(duration, amount, age, [model], [header])   contributions as a row
     =CREDIT_SCORE_TABLE(table, [model], [header])        one request for a whole range
+    =CREDIT_SCORE_RECORD(headers, values, [model])       any model: names and values
+    =CREDIT_DECISION_RECORD(headers, values, [model])    approve/decline, any model
+    =CREDIT_REASONS_RECORD(headers, values, [model], [header])  contributions, any model
+    =CREDIT_FEATURES([model])                            the model's inputs from its card
     =CREDIT_MODELS()                                     the models on the server
     =CREDIT_CLEAR_CACHE([trigger])                       forget cached results
 
@@ -43,9 +47,13 @@ from excel.udf_service import (
     Settings,
     UdfService,
     credit_decision,
+    credit_decision_record,
     credit_reasons,
+    credit_reasons_record,
     credit_score,
+    credit_score_record,
     credit_score_table,
+    features_table,
     models_table,
     resolve_settings,
 )
@@ -135,6 +143,47 @@ def CREDIT_REASONS(duration, amount, age, model=DEFAULT_MODEL, header=False, cal
 def CREDIT_SCORE_TABLE(table, model=DEFAULT_MODEL, header=True, caller=None):
     """Scores a whole range in one request: probability, decision, error, warning per row."""
     return _cell(lambda s: credit_score_table(service, s, table, model, header), caller)
+
+
+_HEADERS_DOC = "the feature names: one row or column (e.g. a CREDIT_FEATURES name column)"
+_VALUES_DOC = "the values, in the same order: numbers, or a category's code or label"
+
+
+@xw.func(category=CATEGORY, call_in_wizard=False)
+@xw.arg("headers", err_to_str=True, doc=_HEADERS_DOC)
+@xw.arg("values", err_to_str=True, doc=_VALUES_DOC)
+@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+def CREDIT_SCORE_RECORD(headers, values, model=DEFAULT_MODEL, caller=None):
+    """Probability of default (0–1) of one applicant of any model, given names and values."""
+    return _cell(lambda s: credit_score_record(service, s, headers, values, model), caller)
+
+
+@xw.func(category=CATEGORY, call_in_wizard=False)
+@xw.arg("headers", err_to_str=True, doc=_HEADERS_DOC)
+@xw.arg("values", err_to_str=True, doc=_VALUES_DOC)
+@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+def CREDIT_DECISION_RECORD(headers, values, model=DEFAULT_MODEL, caller=None):
+    """approve or decline, for one applicant of any model, given names and values."""
+    return _cell(lambda s: credit_decision_record(service, s, headers, values, model), caller)
+
+
+@xw.func(category=CATEGORY, call_in_wizard=False)
+@xw.arg("headers", err_to_str=True, doc=_HEADERS_DOC)
+@xw.arg("values", err_to_str=True, doc=_VALUES_DOC)
+@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+@xw.arg("header", err_to_str=True, doc="TRUE adds a row of column names (default FALSE)")
+def CREDIT_REASONS_RECORD(headers, values, model=DEFAULT_MODEL, header=False, caller=None):
+    """Each feature's contribution, largest first: two columns, feature and contribution."""
+    return _cell(
+        lambda s: credit_reasons_record(service, s, headers, values, model, header), caller
+    )
+
+
+@xw.func(category=CATEGORY, call_in_wizard=False)
+@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+def CREDIT_FEATURES(model=DEFAULT_MODEL, caller=None):
+    """The model's inputs from its card: name, label, type, unit, accepted range, labels."""
+    return _cell(lambda s: features_table(service, s, model), caller)
 
 
 @xw.func(category=CATEGORY, call_in_wizard=False)

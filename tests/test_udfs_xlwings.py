@@ -75,6 +75,32 @@ EXPECTED = {
         ],
         "Function CREDIT_SCORE_TABLE(table, Optional model, Optional header)",
     ),
+    **{
+        name: (
+            [
+                ("headers", ERR, REQUIRED),
+                ("values", ERR, REQUIRED),
+                ("model", ERR, "logistic"),
+                ("caller", {}, None),
+            ],
+            f"Function {name}(headers, values, Optional model)",
+        )
+        for name in ("CREDIT_SCORE_RECORD", "CREDIT_DECISION_RECORD")
+    },
+    "CREDIT_REASONS_RECORD": (
+        [
+            ("headers", ERR, REQUIRED),
+            ("values", ERR, REQUIRED),
+            ("model", ERR, "logistic"),
+            ("header", ERR, False),
+            ("caller", {}, None),
+        ],
+        "Function CREDIT_REASONS_RECORD(headers, values, Optional model, Optional header)",
+    ),
+    "CREDIT_FEATURES": (
+        [("model", ERR, "logistic"), ("caller", {}, None)],
+        "Function CREDIT_FEATURES(Optional model)",
+    ),
     "CREDIT_MODELS": ([("caller", {}, None)], "Function CREDIT_MODELS()"),
     "CREDIT_CLEAR_CACHE": (
         [("trigger", {}, None), ("caller", {}, None)],
