@@ -34,6 +34,6 @@ def atomic_write_json(path: Path, value: Any) -> None:
     atomic_write(path, (json.dumps(value, indent=2) + "\n").encode("utf-8"))
 
 
-def utc_now() -> str:
-    """The current UTC time in ISO 8601 with a Z, to the second."""
-    return datetime.now(tz=UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+def utc_now(timespec: str = "seconds") -> str:
+    """The current UTC time in ISO 8601 with a Z, to the second (or ``timespec``)."""
+    return datetime.now(tz=UTC).isoformat(timespec=timespec).replace("+00:00", "Z")

@@ -8,14 +8,6 @@ from pathlib import Path
 from creditscorer.errors import ArtifactIntegrityError
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_verified(folder: Path, filename: str, expected: dict[str, str]) -> bytes:
     """Return the bytes of ``folder/filename`` if they match the card's sha256, else raise.
 

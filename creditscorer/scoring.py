@@ -86,6 +86,18 @@ class BatchResult:
             "warned": len(self.warnings),
         }
 
+    def reply(self, columns: list[str] | None = None, rows: list[list[Any]] | None = None):
+        """The batch reply's body: the model, its threshold, the result table and summary
+        (``columns``/``rows`` replace the result table, e.g. with the input echoed)."""
+        return {
+            "model": self.model,
+            "model_version": self.model_version,
+            "threshold": self.threshold,
+            "columns": self.result_columns() if columns is None else columns,
+            "rows": self.result_rows() if rows is None else rows,
+            "summary": self.summary,
+        }
+
     def result_columns(self) -> list[str]:
         columns = ["probability_default", "decision", "error", "warning"]
         if self.contributions is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from creditscorer.errors import ModelNotTrainedError, UnknownModelError
+from creditscorer.files import atomic_write, utc_now
 from creditscorer.scoring import Model
 
 POINTER = "CURRENT"
@@ -47,16 +47,7 @@ def write_pointer(model_folder: Path, version: str) -> None:
     """Point ``model_folder/CURRENT`` at ``version`` atomically."""
     if not _VERSION.match(version) or not (model_folder / version).is_dir():
         raise ValueError(f"{model_folder}: no version folder {version!r}")
-    fd, tmp = tempfile.mkstemp(prefix=".CURRENT.", dir=model_folder)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(version + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, model_folder / POINTER)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(model_folder / POINTER, (version + "\n").encode("ascii"))
 
 
 def read_pointer(model_folder: Path) -> str:
@@ -214,28 +205,13 @@ def live_stack(entries: list[HistoryEntry]) -> list[str]:
     return stack
 
 
-def _utc_now() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _append_history(model_folder: Path, entries: list[HistoryEntry]) -> None:
     old = (model_folder / HISTORY).read_bytes() if (model_folder / HISTORY).exists() else b""
     new = "".join(
         f"{e.time}\t{e.action}\t{e.version}\t{e.note.replace(chr(9), ' ').replace(chr(10), ' ')}\n"
         for e in entries
     ).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=".HISTORY.", dir=model_folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(old + new)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, model_folder / HISTORY)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(model_folder / HISTORY, old + new)
 
 
 def _current_or_none(model_folder: Path) -> str | None:
@@ -253,7 +229,9 @@ def _adopted(model_folder: Path, current: str | None) -> list[HistoryEntry]:
     stack = live_stack(read_history(model_folder))
     if stack and stack[-1] == current:
         return []
-    return [HistoryEntry(_utc_now(), "adopt", current, "pointer set outside the history")]
+    return [
+        HistoryEntry(utc_now("microseconds"), "adopt", current, "pointer set outside the history")
+    ]
 
 
 def promote_version(model_folder: Path, version: str, note: str = "") -> str | None:
@@ -266,7 +244,9 @@ def promote_version(model_folder: Path, version: str, note: str = "") -> str | N
     previous = _current_or_none(model_folder)
     adopt = _adopted(model_folder, previous)
     write_pointer(model_folder, version)
-    switched_at = _utc_now()  # after the switch: the old version was live until at most now
+    switched_at = utc_now(
+        "microseconds"
+    )  # after the switch: the old version was live until at most now
     _append_history(model_folder, [*adopt, HistoryEntry(switched_at, "promote", version, note)])
     return previous
 
@@ -284,6 +264,6 @@ def roll_back(model_folder: Path, note: str = "") -> tuple[str, str]:
         raise NothingToRollBack(f"{current} is the oldest version in the history")
     target = stack[-2]
     write_pointer(model_folder, target)
-    switched_at = _utc_now()
+    switched_at = utc_now("microseconds")
     _append_history(model_folder, [*adopt, HistoryEntry(switched_at, POP_ACTION, target, note)])
     return current, target

@@ -307,8 +307,7 @@ class LocalBackend:
         try:
             return self._get_store().get(name)
         except UnknownModelError as error:
-            known = ", ".join(error.known) or "none"
-            raise UdfError(MODEL, f"unknown model {name!r}; known models: {known}") from None
+            raise UdfError(MODEL, str(error)) from None
         except CreditScorerError as error:  # not trained, or an artifact fails its sha256
             raise UdfError(MODEL, f"model {name!r} cannot be loaded: {error}") from None
 
@@ -343,14 +342,7 @@ class LocalBackend:
             result = scorer.score_table(by_name, len(rows))
         except ValidationError as error:
             raise UdfError(SCORE, "; ".join(str(e) for e in error.errors)) from None
-        return {
-            "model": result.model,
-            "model_version": result.model_version,
-            "threshold": result.threshold,
-            "columns": result.result_columns(),
-            "rows": result.result_rows(),
-            "summary": result.summary,
-        }
+        return result.reply()
 
 
 def table_columns(

@@ -280,14 +280,7 @@ def _batch_reply(result: BatchResult, table: tables.InputTable) -> Response:
         columns = table.echo_columns + columns
     if echo_rows is not None:
         rows = [[*a, *b] for a, b in zip(echo_rows, rows, strict=True)]
-    body: dict[str, Any] = {
-        "model": result.model,
-        "model_version": result.model_version,
-        "threshold": result.threshold,
-        "columns": columns,
-        "rows": rows,
-        "summary": result.summary,
-    }
+    body: dict[str, Any] = result.reply(columns, rows)
     if result.base_probability is not None:
         body["base_probability"] = result.base_probability
     return json_response(body)

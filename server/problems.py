@@ -89,7 +89,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(UnknownModelError)
     def _unknown_model(error: UnknownModelError) -> Response:
-        message = f"unknown model {error.name!r}; known models: {', '.join(error.known) or 'none'}"
+        message = str(error)
         return problem(404, message, [FieldError("model", message)], title="Unknown model")
 
     @app.errorhandler(HTTPException)
