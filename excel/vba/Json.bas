@@ -539,6 +539,7 @@ Public Function JsonTableToArray(ByVal tableText As String, ByVal maxRows As Lon
     Dim piece As String
     Dim first As String
     Dim block() As Variant
+    Dim failure As String
 
     rowCount = 0
     ReDim block(1 To maxRows, 1 To targetColumns)
@@ -571,9 +572,13 @@ Public Function JsonTableToArray(ByVal tableText As String, ByVal maxRows As Lon
                     If piece <> "true" And piece <> "false" Then Exit Function
                     block(r, target) = (piece = "true")
                 Else
-                    ' Only plain decimals here; anything else goes to the general reader.
-                    If Not jpIsPlainDecimal(piece) Then Exit Function
-                    block(r, target) = Val(piece)
+                    ' Plain decimals by Like alone; other numbers (1e-05) by the full check.
+                    If jpIsPlainDecimal(piece) Then
+                        block(r, target) = Val(piece)
+                    Else
+                        block(r, target) = JsonReadNumber(piece, failure)
+                        If Len(failure) > 0 Then Exit Function
+                    End If
                 End If
             End If
         Next c
