@@ -38,6 +38,7 @@ class SingleResult:
     reasons: list[dict[str, Any]]
     base_probability: float
     warnings: list[str]
+    X: np.ndarray | None = field(default=None, repr=False, compare=False)  # the validated row
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -281,6 +282,7 @@ class Model:
             reasons=reasons,
             base_probability=self.base_probability,
             warnings=validated.warnings,
+            X=validated.X,
         )
 
     def score_table(

@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     # Feature modules register their tables and request hooks here (query log, keys, admin).
     from server import dashboard, metrics, querylog, stats
 
-    querylog.init_app(app)  # first: its clock starts before any other hook runs
+    querylog.init_app(app)
     metrics.init_app(app)
     stats.init_app(app)
     dashboard.init_app(app)

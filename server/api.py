@@ -12,6 +12,7 @@ from creditscorer.scoring import BatchResult, Model
 from creditscorer.store import ModelStore
 from server import tables
 from server.problems import ApiError
+from server.querylog import ScoringRecord, logs_scoring
 
 api = Blueprint("api", __name__)
 
@@ -79,9 +80,7 @@ def _model(name: Any = MISSING) -> Model:
     if not isinstance(name, str):
         message = "must be a model name (text)"
         raise ApiError(400, f"model: {message}", [FieldError("model", message)])
-    model = store().get(name.strip().lower())
-    g.scored_model = model
-    return model
+    return store().get(name.strip().lower())
 
 
 def _json_body() -> Any:
@@ -120,7 +119,9 @@ def model_request_schema(name: str) -> Response:
 
 
 @api.route("/v1/predict", methods=["GET", "POST"])
-def predict() -> Response:
+@logs_scoring
+def predict(scoring: ScoringRecord) -> Response:
+    """Score one applicant given as query parameters or a JSON object."""
     if request.method == "GET":
         record: dict[str, Any] = request.args.to_dict()
     else:
@@ -129,20 +130,19 @@ def predict() -> Response:
             raise ApiError(
                 400, "body: must be a JSON object", [FieldError("body", "must be an object")]
             )
-    model = _model(record.get("model", request.args.get("model", MISSING)))
+    model = scoring.model = _model(record.get("model", request.args.get("model", MISSING)))
     fmt = request.args.get("format", record.get("format", "json"))
     if fmt not in ("json", "text"):
         raise ApiError(
             400, "format: must be json or text", [FieldError("format", "must be json or text")]
         )
-    g.scored_inputs = record  # the query log reads what was scored from g
     if request.method == "GET":
         with_reasons = flag(record.get("reasons"), "reasons", True)
     else:
         with_reasons = json_flag(record, "reasons", True)
+    scoring.inputs, scoring.rows = record, 1
     result = model.score_one(record, with_reasons=with_reasons)
-    g.scored_rows = 1
-    g.scored_result = result
+    scoring.result = result
     if fmt == "text":
         return Response(repr(result.probability_default), mimetype="text/plain")
     return json_response(result.as_dict())
@@ -188,7 +188,9 @@ def _read_batch(features: list[str], max_rows: int, json_body: Any) -> tables.In
 
 
 @api.post("/v1/predict/batch")
-def predict_batch() -> Response:
+@logs_scoring
+def predict_batch(scoring: ScoringRecord) -> Response:
+    """Score a table sent as JSON, CSV or an uploaded .csv/.xlsx file."""
     # The model is known before the body is read (query string or JSON field) so that
     # its card's feature names drive the parsing.
     body = _json_body() if request.mimetype in JSON_TYPES else None
@@ -196,13 +198,14 @@ def predict_batch() -> Response:
     if "columns" in options and "records" in options:
         message = "give either columns and rows, or records, not both"
         raise ApiError(400, f"body: {message}", [FieldError("body", message)])
-    model = _model(options.get("model", request.args.get("model", MISSING)))
+    model = scoring.model = _model(options.get("model", request.args.get("model", MISSING)))
     if "reasons" in options:
         with_reasons = json_flag(options, "reasons", False)
     else:
         with_reasons = flag(request.args.get("reasons"), "reasons", False)
     limits = settings()
     table = _read_batch(model.card.feature_names, limits.max_batch_rows, body)
+    scoring.inputs, scoring.rows = table.columns, table.n_rows
     if with_reasons and table.n_rows > limits.max_reason_rows:
         raise ApiError(
             413,
@@ -212,8 +215,7 @@ def predict_batch() -> Response:
         )
     result = model.score_table(table.columns, table.n_rows, with_reasons=with_reasons)
     _merge_row_errors(result, table.row_errors)
-    g.scored_rows = table.n_rows
-    g.scored_inputs, g.scored_result = table.columns, result  # for the query log
+    scoring.result = result
     return _batch_reply(result, table)
 
 

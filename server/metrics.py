@@ -22,7 +22,9 @@ import os
 import time
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
+
+from server.querylog import current_record
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (
@@ -69,8 +71,13 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _note_labels(response: Response) -> Response:
         rule = request.url_rule
-        model = g.get("scored_model")
-        rows = g.get("scored_rows") if request.endpoint == "api.predict_batch" else None
+        scoring = current_record()
+        model = scoring.model if scoring is not None else None
+        rows = (
+            scoring.rows
+            if scoring is not None and request.endpoint == "api.predict_batch"
+            else None
+        )
         request.environ[_LABELS] = (
             f"{request.method} {rule.rule if rule is not None else '(no route)'}",
             model.name if model is not None else "",

@@ -5,8 +5,13 @@ it was answered with scores or with an error, gets exactly one row: time, reques
 route, model and version, row count, inputs (unless ``CREDITSCORER_LOG_INPUTS=0``:
 they are personal data), outputs, status, latency and the API key's id.
 
-The write is synchronous, in an ``after_request`` hook, so a reply is sent only once its
-row is committed. A buffered writer would make a score a little cheaper, but a worker that
+The scoring views hand what they scored to the log as one value, a ``ScoringRecord``
+(the model, the request's inputs, the validated matrix, the result, the row count): each
+view is wrapped by ``logs_scoring``, which gives it an empty record to fill, turns whatever
+the view returns or raises into the reply, and writes the row before that reply leaves. A
+request refused before its view runs (a missing API key) is logged by one fallback
+``after_request`` hook. The write is synchronous, so a reply is sent only once its row is
+committed. A buffered writer would make a score a little cheaper, but a worker that
 is killed (SIGKILL, OOM killer, a host failure) loses its buffer, and with it the record
 of decisions that clients already hold; a credit decision without its audit row is the
 one failure this log exists to prevent. The write costs a fraction of a millisecond on
@@ -20,9 +25,12 @@ decline counts, so that statistics and drift never need the personal data and st
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,11 +38,11 @@ import numpy as np
 import orjson
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from creditscorer.scoring import BatchResult, Model, SingleResult
-from creditscorer.validation import validate_record, validate_table
 from server import db, drift
 from server.problems import PROBLEM_JSON, problem
 
@@ -86,6 +94,23 @@ query_log = sa.Table(
 )
 
 
+@dataclass
+class ScoringRecord:
+    """What a scoring view scored, handed to the log as one value.
+
+    A view fills it as it goes, so that a request that fails half-way (a bad field after
+    the model was chosen) is still logged with what was known: ``model`` once the model
+    is chosen, ``inputs`` once the request is parsed (a single record as sent, or a batch's
+    columns), ``result`` once scored. ``SingleResult.X`` and ``BatchResult.X`` hold the
+    validated matrix the summary is computed from, so the log never validates again.
+    """
+
+    model: Model | None = None
+    inputs: Any = None
+    result: SingleResult | BatchResult | None = None
+    rows: int = 0
+
+
 def utcnow() -> datetime:
     """Naive UTC, the way the table stores time on every database."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -104,6 +129,7 @@ class QueryLog:
         self.engine = engine
         self.log_inputs = log_inputs
         self.retention_days = retention_days
+        self.enabled = True  # CREDITSCORER_QUERY_LOG: off writes nothing
         self._next_purge = 0.0
         self._purging = threading.Lock()
         # SQLite has one writer at a time. Threads of one process queue on this lock and
@@ -171,7 +197,7 @@ class QueryLog:
 
 
 def init_app(app: Flask) -> None:
-    """Register the query log's hooks on ``app`` (the table is created with the others)."""
+    """Make the app's query log and register its hooks (its table is created with the others)."""
     settings = app.extensions["creditscorer.settings"]
     querylog = QueryLog(
         app.extensions["creditscorer.db"],
@@ -179,31 +205,71 @@ def init_app(app: Flask) -> None:
         settings.log_retention_days,
         settings.log_synchronous_commit,
     )
+    querylog.enabled = settings.query_log
     app.extensions["creditscorer.querylog"] = querylog
     if not settings.query_log:
         return
 
-    @app.before_request
     def _start_clock() -> None:
         g.querylog_started = time.perf_counter()
         g.querylog_arrived = utcnow()
 
+    # The clock starts before every other hook, whichever registered first: latency is
+    # counted from the request's arrival, key check included.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_clock)
+
     @app.after_request
-    def _log_scoring_request(response: Response) -> Response:
-        if request.endpoint not in SCORING_ENDPOINTS:
+    def _log_refused_request(response: Response) -> Response:
+        # A scoring request whose view never ran (refused by the key check) still gets its
+        # row; one whose view ran was logged by ``logs_scoring`` already.
+        if request.endpoint not in SCORING_ENDPOINTS or g.get("querylog_written"):
             return response
+        return _write(querylog, ScoringRecord(), response)
+
+
+def logs_scoring(view: Callable[[ScoringRecord], ResponseReturnValue]) -> Callable[[], Response]:
+    """Wrap a scoring view: it fills the ``ScoringRecord`` it is given, the log writes its row.
+
+    The reply (the view's own, or the error reply for what it raised) is made here and
+    leaves only once its row is committed; if the row cannot be written, a 503 replaces it.
+    """
+
+    @functools.wraps(view)
+    def logged(**kwargs: Any) -> Response:
+        querylog = querylog_of()
+        scoring = g.querylog_record = ScoringRecord()  # readable by current_record()
         try:
-            row = _row(response, querylog.log_inputs)
-        except Exception:  # a bug here must not cost the audit row: keep the essentials
-            log.exception("query log: could not describe request %s", g.get("request_id"))
-            row = _essentials(response)
-        try:
-            querylog.write(row)
-        except SQLAlchemyError:
-            log.exception("query log: could not write the row of request %s", g.get("request_id"))
-            return _withheld(response)
-        response.call_on_close(querylog.maybe_purge)
-        return response
+            reply = view(scoring, **kwargs)
+        except Exception as error:  # rendered by the app's error handlers, then logged
+            reply = current_app.handle_user_exception(error)
+        response = current_app.make_response(reply)
+        if not querylog.enabled:
+            return response
+        return _write(querylog, scoring, response)
+
+    return logged
+
+
+def current_record() -> ScoringRecord | None:
+    """The record of the scoring request being served, for other observers (metrics)."""
+    return g.get("querylog_record")
+
+
+def _write(querylog: QueryLog, scoring: ScoringRecord, response: Response) -> Response:
+    """Write the row of ``response``; return it, or the 503 that replaces it."""
+    g.querylog_written = True
+    try:
+        row = _row(scoring, response, querylog.log_inputs)
+    except Exception:  # a bug here must not cost the audit row: keep the essentials
+        log.exception("query log: could not describe request %s", g.get("request_id"))
+        row = _essentials(scoring, response)
+    try:
+        querylog.write(row)
+    except SQLAlchemyError:
+        log.exception("query log: could not write the row of request %s", g.get("request_id"))
+        return _withheld(response)
+    response.call_on_close(querylog.maybe_purge)
+    return response
 
 
 def _withheld(response: Response) -> Response:
@@ -212,15 +278,16 @@ def _withheld(response: Response) -> Response:
         503,
         "the reply was withheld because the query log could not be written; try again shortly",
     )
-    for header in ("X-Request-ID", "X-Content-Type-Options", "Cache-Control"):
-        if header in response.headers:
-            replacement.headers[header] = response.headers[header]
+    # Whatever other hooks added (request id, CORS, caching), made before or after this.
+    for header, value in response.headers.items():
+        if header.lower() not in ("content-type", "content-length", "x-model-version"):
+            replacement.headers[header] = value
     replacement.headers["Retry-After"] = "5"
     return replacement
 
 
-def _essentials(response: Response) -> dict[str, Any]:
-    model: Model | None = g.get("scored_model")
+def _essentials(scoring: ScoringRecord, response: Response) -> dict[str, Any]:
+    model = scoring.model
     started = g.get("querylog_started")
     return {
         "created_at": g.get("querylog_arrived") or utcnow(),
@@ -229,7 +296,7 @@ def _essentials(response: Response) -> dict[str, Any]:
         "model": model.name if model is not None else None,
         "model_version": model.version if model is not None else None,
         "status": response.status_code,
-        "row_count": int(g.get("scored_rows") or 0),
+        "row_count": int(scoring.rows),
         "rows_failed": 0,
         "approved": 0,
         "declined": 0,
@@ -250,22 +317,17 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-def _row(response: Response, log_inputs: bool) -> dict[str, Any]:
-    row = _essentials(response)
-    model: Model | None = g.get("scored_model")
-    inputs = g.get("scored_inputs")
-    result = g.get("scored_result")
+def _row(scoring: ScoringRecord, response: Response, log_inputs: bool) -> dict[str, Any]:
+    row = _essentials(scoring, response)
+    model, inputs, result = scoring.model, scoring.inputs, scoring.result
     features = model.card.feature_names if model is not None else []
     if isinstance(result, SingleResult) and model is not None:
-        row.update(_single(model, inputs, result))
+        row.update(_single(model, result))
     elif isinstance(result, BatchResult) and model is not None:
-        row.update(_batch(model, inputs, result))
-    else:
-        if inputs is not None and request.endpoint == "api.predict":
-            row["row_count"] = 1
-        if response.mimetype == PROBLEM_JSON:
-            body = orjson.loads(response.get_data())
-            row["outputs"] = _dumps({k: body.get(k) for k in ("title", "detail", "errors")})
+        row.update(_batch(model, result))
+    elif response.mimetype == PROBLEM_JSON:
+        body = orjson.loads(response.get_data())
+        row["outputs"] = _dumps({k: body.get(k) for k in ("title", "detail", "errors")})
     if log_inputs and inputs is not None:
         if isinstance(result, BatchResult):
             columns = {name: list(inputs[name]) for name in features if name in inputs}
@@ -295,12 +357,12 @@ def _sparse(counts: np.ndarray) -> list[list[int]]:
     return [[int(i), int(counts[i])] for i in np.flatnonzero(counts)]
 
 
-def _single_summary(model: Model, inputs: Any, probability: float) -> str:
+def _single_summary(model: Model, result: SingleResult) -> str:
     """``_summary`` for one row, in plain Python: a single score is the hot path."""
-    summary: dict[str, Any] = {"score": [[drift.score_bin(probability), 1]]}
+    summary: dict[str, Any] = {"score": [[drift.score_bin(result.probability_default), 1]]}
     reference = drift.reference_for(model)
-    if reference is not None:
-        x = validate_record(model.card.features, inputs).X[0].tolist()
+    if reference is not None and result.X is not None:
+        x = result.X[0].tolist()
         summary["features"] = {
             feature.name: [[feature.bin_of(x[j]), 1]]
             for j, feature in enumerate(reference.features)
@@ -308,7 +370,7 @@ def _single_summary(model: Model, inputs: Any, probability: float) -> str:
     return _dumps(summary)
 
 
-def _single(model: Model, inputs: Any, result: SingleResult) -> dict[str, Any]:
+def _single(model: Model, result: SingleResult) -> dict[str, Any]:
     declined = result.decision == "decline"
     return {
         "row_count": 1,
@@ -321,19 +383,15 @@ def _single(model: Model, inputs: Any, result: SingleResult) -> dict[str, Any]:
                 "warnings": result.warnings,
             }
         ),
-        "summary": _single_summary(model, inputs, result.probability_default),
+        "summary": _single_summary(model, result),
     }
 
 
-def _batch(model: Model, inputs: Any, result: BatchResult) -> dict[str, Any]:
+def _batch(model: Model, result: BatchResult) -> dict[str, Any]:
     probability = result.probability_default
     scored = ~np.isnan(probability)
     decisions = result.decision[scored]
     declined = int(np.count_nonzero(decisions == "decline"))
-    if result.X is not None:
-        X = result.X
-    else:  # a result built elsewhere: validate again to get the matrix
-        X = validate_table(model.card.features, inputs, result.n_rows).X
     shown = probability.astype(object)
     shown[~scored] = None
     return {
@@ -348,7 +406,9 @@ def _batch(model: Model, inputs: Any, result: BatchResult) -> dict[str, Any]:
                 "errors": {str(i): message for i, message in sorted(result.errors.items())},
             }
         ),
-        "summary": _summary(model, X[scored], probability[scored]),
+        "summary": _summary(model, result.X[scored], probability[scored])
+        if result.X is not None
+        else None,
     }
 
 

@@ -286,3 +286,30 @@ def test_with_keys_on_the_key_id_is_logged_and_a_refused_request_too(make_app):
     assert (refused.status_code, allowed.status_code) == (401, 200)
     rows = rows_for(app, prefix)
     assert [(r["status"], r["key_id"]) for r in rows] == [(401, None), (200, key_id)]
+
+
+def test_the_log_takes_the_validated_matrix_from_the_result_and_never_validates_again(
+    make_app, monkeypatch
+):
+    import creditscorer.scoring
+    import server.querylog
+
+    calls = []
+    for module in (creditscorer.scoring, server.querylog):
+        original = getattr(module, "validate_record", None)
+        if original is None:
+            continue
+
+        def counted(*args, _original=original, **kwargs):
+            calls.append(1)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, "validate_record", counted)
+    app = make_app()
+    prefix = f"v{uuid.uuid4().hex[:8]}"
+    reply = app.test_client().post("/v1/predict", json=APPLICANT, headers={"X-Request-ID": prefix})
+    assert reply.status_code == 200
+    assert len(calls) == 1  # the score's own validation; the log reuses its matrix
+    (row,) = rows_for(app, prefix)
+    summary = orjson.loads(row["summary"])
+    assert sorted(summary["features"]) == sorted(APPLICANT)
