@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from creditscorer.card import CARD_FILE, FeatureSpec
-from creditscorer.scoring import JOBLIB_FILE, ONNX_FILE
+from creditscorer.card import FeatureSpec
 from creditscorer.store import valid_model_name, write_pointer
 from training import report
 from training.data import (
@@ -49,7 +47,7 @@ from training.train import (
     choose_threshold,
     expected_cost,
     explanation_block,
-    publish_version,
+    publish_model,
     train_model,
 )
 
@@ -120,6 +118,17 @@ def group_specs(table: Table, names: list[str], features: list[dict[str, Any]]) 
     return specs
 
 
+def _labelled(
+    data: Path, target: str, name: str, positive: str | None
+) -> tuple[Table, str, np.ndarray]:
+    """The table, the target's column name and its 0/1 labels; a bad model name first."""
+    if not valid_model_name(name):
+        raise DataError(f"model name {name!r}: use a-z, 0-9, _ or -, starting with a letter")
+    table = load_table(data)
+    target = column_name(target)
+    return table, target, labels(table, target, positive)
+
+
 def fit(
     data: Path,
     target: str,
@@ -135,11 +144,7 @@ def fit(
     quick: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Train ``algorithm`` on a labelled table and publish it as model ``name``."""
-    if not valid_model_name(name):
-        raise DataError(f"model name {name!r}: use a-z, 0-9, _ or -, starting with a letter")
-    table = load_table(data)
-    target = column_name(target)
-    y = labels(table, target, positive)
+    table, target, y = _labelled(data, target, name, positive)
     protected = [column_name(p) for p in protected or []]
     columns = choose_columns(table, target, features, exclude or [])
     entries = build_features(table, columns, read_schema(schema), protected)
@@ -255,8 +260,7 @@ def import_pipeline(
     quick: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate a fitted pipeline on labelled data, export it to ONNX, card it, publish it."""
-    if not valid_model_name(name):
-        raise DataError(f"model name {name!r}: use a-z, 0-9, _ or -, starting with a letter")
+    table, target, y = _labelled(data, target, name, positive)
     started = time.perf_counter()
     costs = costs or Costs()
     pipeline, file_format = _load_pipeline(pipeline_file)
@@ -269,9 +273,6 @@ def import_pipeline(
             "knows its input columns by name (feature_names_in_)"
         )
     raw_names = [str(n) for n in names_in]
-    table = load_table(data)
-    target = column_name(target)
-    y = labels(table, target, positive)
     columns = [column_name(n) for n in raw_names]
     if len(set(columns)) != len(columns) or columns != [n for n in raw_names]:
         raise DataError(
@@ -383,20 +384,8 @@ def import_pipeline(
             f"Imported from {Path(pipeline_file).name}; evaluated on {table.source}. "
             "CreditScorer did not fit this model and cannot say which rows it was fitted on."
         ),
-        "artifacts": {
-            JOBLIB_FILE: hashlib.sha256(joblib_bytes).hexdigest(),
-            ONNX_FILE: onnx_sha,
-        },
     }
-    folder = publish_version(
-        Path(model_dir) / name,
-        version,
-        {
-            JOBLIB_FILE: joblib_bytes,
-            ONNX_FILE: onnx_bytes,
-            CARD_FILE: (json.dumps(card, indent=2) + "\n").encode("utf-8"),
-        },
-    )
+    folder = publish_model(Path(model_dir) / name, card, joblib_bytes, onnx_bytes)
     write_pointer(folder.parent, version)
     return folder, card
 

@@ -503,20 +503,8 @@ def train_model(
         "training_seconds": round(time.perf_counter() - started, 2),
         "libraries": _libraries(),
         "limitations": limitations,
-        "artifacts": {
-            JOBLIB_FILE: hashlib.sha256(joblib_bytes).hexdigest(),
-            ONNX_FILE: onnx_sha,
-        },
     }
-    folder = publish_version(
-        Path(out_root) / name,
-        version,
-        {
-            JOBLIB_FILE: joblib_bytes,
-            ONNX_FILE: onnx_bytes,
-            CARD_FILE: (json.dumps(card, indent=2) + "\n").encode("utf-8"),
-        },
-    )
+    folder = publish_model(Path(out_root) / name, card, joblib_bytes, onnx_bytes)
     if promote:
         write_pointer(folder.parent, version)
     return folder, card
@@ -568,6 +556,19 @@ def explanation_block(
 
 
 _explanation = explanation_block
+
+
+def publish_model(
+    model_folder: Path, card: dict[str, Any], joblib_bytes: bytes, onnx_bytes: bytes
+) -> Path:
+    """Record the artifacts' sha256 in the card and write the version folder (not promoted)."""
+    card["artifacts"] = {
+        JOBLIB_FILE: hashlib.sha256(joblib_bytes).hexdigest(),
+        ONNX_FILE: hashlib.sha256(onnx_bytes).hexdigest(),
+    }
+    card_bytes = (json.dumps(card, indent=2) + "\n").encode("utf-8")
+    files = {JOBLIB_FILE: joblib_bytes, ONNX_FILE: onnx_bytes, CARD_FILE: card_bytes}
+    return publish_version(model_folder, card["version"], files)
 
 
 def publish_version(model_folder: Path, version: str, files: dict[str, bytes]) -> Path:
