@@ -391,13 +391,14 @@ def to_csv_columnar(result: Any, table: InputTable) -> bytes:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    reply = result_table(result, table, neutralise_text=True)
+    # The header as the csv module writes it (quoted only where needed, as before), the
+    # cells by pyarrow (which quotes every text cell: any CSV reader takes both).
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\r\n").writerow(reply.column_names)
     sink = pa.BufferOutputStream()
-    pacsv.write_csv(
-        result_table(result, table, neutralise_text=True),
-        sink,
-        pacsv.WriteOptions(eol="\r\n"),
-    )
-    return sink.getvalue().to_pybytes()
+    pacsv.write_csv(reply, sink, pacsv.WriteOptions(eol="\r\n", include_header=False))
+    return header.getvalue().encode("utf-8") + sink.getvalue().to_pybytes()
 
 
 def to_arrow_stream(result: Any, table: InputTable) -> bytes:

@@ -163,6 +163,7 @@ def test_a_csv_body_gets_csv_back_with_formulas_defused_and_blank_lines_dropped(
     )
     assert reply.status_code == 200, reply.text
     assert reply.headers["Content-Type"].startswith("text/csv")
+    assert reply.text.startswith("id,duration,amount,age,probability_default,decision,")
     rows = list(csv.reader(io.StringIO(reply.text)))
     assert rows[0][:5] == ["id", "duration", "amount", "age", "probability_default"]
     assert len(rows) == 3  # the blank line is no row
