@@ -45,9 +45,23 @@ SAMPLE_DATA = EXCEL_DIR.parent / "training" / "data" / "german_credit.csv"
 CREATED = dt.datetime(2026, 1, 1, 0, 0, 0)
 DEFAULT_API_URL = "http://127.0.0.1:5000"
 MODELS = ("logistic", "forest")
-BATCH_INPUT_COLUMNS = ("id", "duration", "amount", "age")
 BATCH_RESULT_COLUMNS = ("probability_default", "decision", "error", "warning")
 SAMPLE_ROWS = 24
+
+# What the cards of the seed models (logistic, forest) give: the Applicant sheet opens with
+# the layout the macro CardLayout.LayOutApplicant writes for them, and the Batch sheet with
+# their header row. This is data (a card's features and a sample applicant), not layout:
+# the macros lay out any other model from the card the server sends.
+SEED_FEATURES = (
+    # name, label (the card's description), unit, accepted (as the macro words it), sample
+    ("duration", "Duration of the credit", "months", "1 to 120, whole numbers", 24),
+    ("amount", "Credit amount", "DM", "more than 0 to 1000000", 4000),
+    ("age", "Age of the applicant", "years", "18 to 100, whole numbers", 35),
+)
+BATCH_INPUT_COLUMNS = ("id", *(feature[0] for feature in SEED_FEATURES))
+# Same-sheet hidden columns of drop-down lists (CardLayout.bas: LIST_COLUMN_MODELS = 26).
+MODEL_LIST_COLUMN = "Z"
+SETTINGS_MODEL_LIST_COLUMN = "GR"  # column 200, CardLayout.bas: LIST_COLUMN_FAR
 
 # Sheet name -> VBA code name. The modules refer to sheets only by these code names.
 SHEETS = {
@@ -62,8 +76,11 @@ DOCUMENTS = ("ThisWorkbook", *SHEETS.values())
 
 # Button caption -> (sheet, anchor cell, macro). Tests "click" each button through this.
 BUTTONS = {
-    "Score applicant": ("Applicant", "E3", "CreditScorerButtons.ScoreApplicant"),
-    "Score table": ("Batch", "J1", "CreditScorerButtons.ScoreTable"),
+    "Score applicant": ("Applicant", "E2", "CreditScorerButtons.ScoreApplicant"),
+    "Show inputs": ("Applicant", "D2", "CreditScorerButtons.ShowInputs"),
+    "Refresh models": ("Applicant", "D4", "CreditScorerButtons.RefreshModels"),
+    "Score table": ("Batch", "Y1", "CreditScorerButtons.ScoreTable"),
+    "Prepare table": ("Batch", "Y3", "CreditScorerButtons.PrepareTable"),
     "Test connection": ("Settings", "E3", "CreditScorerButtons.TestConnection"),
 }
 
@@ -77,35 +94,35 @@ NAMED_CELLS = {
     "DefaultModel": ("Settings", "B7"),
     "ConnectionStatus": ("Settings", "B10"),
     "ConnectionModels": ("Settings", "B11"),
-    # Applicant inputs
-    "InputDuration": ("Applicant", "B3"),
-    "InputAmount": ("Applicant", "B4"),
-    "InputAge": ("Applicant", "B5"),
-    "InputModel": ("Applicant", "B6"),
-    # Applicant results
-    "ResultStatus": ("Applicant", "B9"),
-    "ResultProbability": ("Applicant", "B10"),
-    "ResultDecision": ("Applicant", "B11"),
-    "ResultThreshold": ("Applicant", "B12"),
-    "ResultModel": ("Applicant", "B13"),
-    "ResultModelVersion": ("Applicant", "B14"),
-    "ResultWarnings": ("Applicant", "B15"),
-    "ResultRequestId": ("Applicant", "B16"),
-    "ResultReasons": ("Applicant", "A19"),
-    "ResultJson": ("Applicant", "B28"),
-    # Batch summary (column L/M, away from the table's current region)
-    "BatchStatus": ("Batch", "M4"),
-    "BatchRows": ("Batch", "M5"),
-    "BatchScored": ("Batch", "M6"),
-    "BatchFailed": ("Batch", "M7"),
-    "BatchWarned": ("Batch", "M8"),
-    "BatchSeconds": ("Batch", "M9"),
-    "BatchJsonSeconds": ("Batch", "M10"),
-    "BatchHttpSeconds": ("Batch", "M11"),
-    "BatchWriteSeconds": ("Batch", "M12"),
-    "BatchModel": ("Batch", "M13"),
+    # Applicant: the chosen model, the model the inputs are laid out for, and the header
+    # row of the inputs (one row per feature below it: label, value, unit, accepted, name)
+    "InputModel": ("Applicant", "B3"),
+    "InputsModel": ("Applicant", "B4"),
+    "InputsHeader": ("Applicant", "A6"),
+    # Applicant results (columns G/H, beside the inputs however many there are)
+    "ResultStatus": ("Applicant", "H7"),
+    "ResultProbability": ("Applicant", "H8"),
+    "ResultDecision": ("Applicant", "H9"),
+    "ResultThreshold": ("Applicant", "H10"),
+    "ResultModel": ("Applicant", "H11"),
+    "ResultModelVersion": ("Applicant", "H12"),
+    "ResultWarnings": ("Applicant", "H13"),
+    "ResultRequestId": ("Applicant", "H14"),
+    "ResultJson": ("Applicant", "H15"),
+    "ResultReasons": ("Applicant", "G18"),
+    # Batch summary (columns Y/Z, right of a full-attribute model's table of 23 columns)
+    "BatchStatus": ("Batch", "Z6"),
+    "BatchRows": ("Batch", "Z7"),
+    "BatchScored": ("Batch", "Z8"),
+    "BatchFailed": ("Batch", "Z9"),
+    "BatchWarned": ("Batch", "Z10"),
+    "BatchSeconds": ("Batch", "Z11"),
+    "BatchJsonSeconds": ("Batch", "Z12"),
+    "BatchHttpSeconds": ("Batch", "Z13"),
+    "BatchWriteSeconds": ("Batch", "Z14"),
+    "BatchModel": ("Batch", "Z15"),
 }
-REASON_ROWS = 6  # rows under the reasons header (A19) the macro may fill
+INPUT_ROWS = 120  # CardLayout.bas: CARD_MAX_FEATURES, rows the layout and the reasons use
 
 README_LINES = (
     ("CreditScorer workbook", "title"),
@@ -117,10 +134,16 @@ README_LINES = (
         "and the reasons into this workbook.",
         None,
     ),
-    ("- Applicant: type duration, amount and age, pick a model, press 'Score applicant'.", None),
     (
-        "- Batch: paste your own rows under the headers id, duration, amount, age and press "
-        "'Score table'. Each row gets probability_default, decision, and an error if it is "
+        "- Applicant: pick a model ('Refresh models' asks the server which ones it serves), "
+        "press 'Show inputs' to lay out that model's inputs from its card (one row per "
+        "feature, a drop-down for each category), fill them in, press 'Score applicant'.",
+        None,
+    ),
+    (
+        "- Batch: choose the model in Settings > Default model, press 'Prepare table' for its "
+        "header row, paste your own rows under the headers (category codes or labels) and "
+        "press 'Score table'. Each row gets probability_default, decision, and an error if it is "
         "invalid; the other rows are still scored.",
         None,
     ),
@@ -215,17 +238,12 @@ def _sample_rows(count: int = SAMPLE_ROWS) -> list[list[object]]:
     with SAMPLE_DATA.open(newline="", encoding="utf-8") as handle:
         for index, record in enumerate(csv.DictReader(handle), start=1):
             rows.append(
-                [
-                    f"S-{index:03d}",
-                    int(record["duration"]),
-                    int(record["amount"]),
-                    int(record["age"]),
-                ]
+                [f"S-{index:03d}", *(int(record[name]) for name in BATCH_INPUT_COLUMNS[1:])]
             )
             if len(rows) == count:
                 break
     # One row a user could plausibly type, which the API rejects: it shows the error column.
-    rows[5][3] = 17
+    rows[5][BATCH_INPUT_COLUMNS.index("age")] = 17
     return rows
 
 
@@ -282,37 +300,41 @@ def _lay_out_readme(sheet, fmt) -> None:
 
 
 def _lay_out_applicant(sheet, fmt) -> None:
-    sheet.set_column("A:A", 22)
+    sheet.set_column("A:A", 30)
     sheet.set_column("B:B", 40)
-    sheet.set_column("C:C", 16)
+    sheet.set_column("C:C", 9)
+    sheet.set_column("D:D", 26)
+    sheet.set_column("E:E", 22)
+    sheet.set_column("F:F", 3)
+    sheet.set_column("G:G", 22)
+    sheet.set_column("H:H", 30)
+    sheet.set_column(f"{MODEL_LIST_COLUMN}:EZ", None, None, {"hidden": True})
     sheet.write_string("A1", "Score one applicant", fmt["title"])
-    sheet.write_string("A2", "Inputs", fmt["heading"])
-    inputs = (("Duration (months)", 24), ("Amount (DM)", 4000), ("Age (years)", 35))
-    for row, (label, value) in enumerate(inputs, start=2):
-        sheet.write_string(row, 0, label, fmt["label"])
-        sheet.write_number(row, 1, value, fmt["input"])
-    sheet.write_string("A6", "Model", fmt["label"])
-    sheet.write_string("B6", "logistic", fmt["input"])
+    sheet.write_string("A3", "Model", fmt["label"])
+    sheet.write_string("B3", MODELS[0], fmt["input"])
+    sheet.write_string("A4", "Inputs laid out for", fmt["note"])
+    sheet.write_string("B4", MODELS[0], fmt["note"])
+    sheet.write_column(f"{MODEL_LIST_COLUMN}1", ("models", *MODELS))
     sheet.data_validation(
-        "B6",
+        "B3",
         {
             "validate": "list",
-            "source": list(MODELS),
-            "error_title": "Model",
-            "error_message": "Pick a model from the list.",
-        },
-    )
-    sheet.data_validation(
-        "B3:B5",
-        {
-            "validate": "decimal",
-            "criteria": ">",
-            "value": 0,
+            "source": f"=${MODEL_LIST_COLUMN}$2:${MODEL_LIST_COLUMN}${1 + len(MODELS)}",
             "error_type": "warning",
-            "error_message": "Enter a positive number.",
+            "error_title": "Model",
+            "error_message": "Not a model of the list: press 'Refresh models'.",
         },
     )
-    sheet.write_string("A8", "Result", fmt["heading"])
+    for col, title in enumerate(("Input", "Value", "Unit", "Accepted", "Field")):
+        sheet.write_string(5, col, title, fmt["header"])
+    for row, (name, label, unit, accepted, value) in enumerate(SEED_FEATURES, start=6):
+        sheet.write_string(row, 0, label, fmt["label"])
+        sheet.write_number(row, 1, value, fmt["input"])
+        sheet.write_string(row, 2, unit)
+        sheet.write_string(row, 3, accepted, fmt["note"])
+        sheet.write_string(row, 4, name, fmt["note"])
+    sheet.write_string("G6", "Result", fmt["header"])
+    sheet.write_blank("H6", None, fmt["header"])
     labels = (
         "Status",
         "Probability of default",
@@ -322,18 +344,15 @@ def _lay_out_applicant(sheet, fmt) -> None:
         "Model version",
         "Warnings",
         "Request id",
+        "Raw reply (JSON)",
     )
-    for row, label in enumerate(labels, start=8):
-        sheet.write_string(row, 0, label, fmt["label"])
-        sheet.write_blank(row, 1, None, fmt["prob"] if row in (9, 11) else fmt["output"])
-    sheet.set_column("D:D", 4)
-    for row in range(18, 18 + REASON_ROWS):
-        sheet.write_blank(row, 1, None, fmt["signed"])
-    sheet.write_string("A18", "Reasons", fmt["heading"])
-    sheet.write_string("B18", "contribution to P(default)", fmt["note"])
-    sheet.write_string("A27", "Raw reply", fmt["heading"])
-    sheet.write_string("A28", "JSON", fmt["label"])
-    sheet.write_blank("B28", None, fmt["wrap"])
+    for row, label in enumerate(labels, start=6):
+        sheet.write_string(row, 6, label, fmt["label"])
+        sheet.write_blank(row, 7, None, fmt["prob"] if row in (7, 9) else fmt["output"])
+    sheet.write_string("G17", "Reasons", fmt["header"])
+    sheet.write_string("H17", "contribution to P(default)", fmt["header"])
+    for row in range(17, 17 + INPUT_ROWS):
+        sheet.write_blank(row, 7, None, fmt["signed"])
 
 
 def _lay_out_batch(workbook, sheet, fmt) -> None:
@@ -342,10 +361,11 @@ def _lay_out_batch(workbook, sheet, fmt) -> None:
     sheet.set_column("E:E", 19, workbook.add_format({"num_format": "0.0000"}))
     sheet.set_column("F:F", 10)
     sheet.set_column("G:H", 34)
-    sheet.set_column("I:I", 3)
-    sheet.set_column("J:K", 12)
-    sheet.set_column("L:L", 22)
-    sheet.set_column("M:M", 30)
+    sheet.set_column("I:W", 11)
+    sheet.set_column("X:X", 3)
+    sheet.set_column("Y:Y", 22)
+    sheet.set_column("Z:Z", 30)
+    sheet.set_column("GR:KZ", None, None, {"hidden": True})  # CardLayout's category lists
     rows = _sample_rows()
     header = list(BATCH_INPUT_COLUMNS) + list(BATCH_RESULT_COLUMNS)
     data = [row + [None] * len(BATCH_RESULT_COLUMNS) for row in rows]
@@ -362,11 +382,10 @@ def _lay_out_batch(workbook, sheet, fmt) -> None:
         },
     )
     sheet.write_string(
-        "L1", "Paste your rows under the headers (id, duration, amount, age),", fmt["note"]
+        "AA1", "'Prepare table' writes the header row of Settings > Default model;", fmt["note"]
     )
-    sheet.write_string(
-        "L2", "then press 'Score table'. Row S-006 is invalid on purpose.", fmt["note"]
-    )
+    sheet.write_string("AA2", "paste your rows under it, then press 'Score table'.", fmt["note"])
+    sheet.write_string("AA3", "Row S-006 is invalid on purpose.", fmt["note"])
     labels = (
         "Status",
         "Rows",
@@ -380,8 +399,8 @@ def _lay_out_batch(workbook, sheet, fmt) -> None:
         "Model",
     )
     for offset, label in enumerate(labels):
-        sheet.write_string(3 + offset, 11, label, fmt["label"])
-        sheet.write_blank(3 + offset, 12, None, fmt["output"])
+        sheet.write_string(5 + offset, 24, label, fmt["label"])
+        sheet.write_blank(5 + offset, 25, None, fmt["output"])
 
 
 def _lay_out_settings(sheet, fmt) -> None:
@@ -413,7 +432,19 @@ def _lay_out_settings(sheet, fmt) -> None:
             sheet.write_number(row, 1, value, fmt["input"])
         sheet.write_string(row, 7, note, fmt["note"])
     sheet.write_string("H2", "Notes", fmt["header"])
-    sheet.data_validation("B7", {"validate": "list", "source": list(MODELS)})
+    column = SETTINGS_MODEL_LIST_COLUMN
+    sheet.write_column(f"{column}1", ("models", *MODELS))
+    sheet.set_column(
+        f"{SETTINGS_MODEL_LIST_COLUMN}:{SETTINGS_MODEL_LIST_COLUMN}", None, None, {"hidden": True}
+    )
+    sheet.data_validation(
+        "B7",
+        {
+            "validate": "list",
+            "source": f"=${column}$2:${column}${1 + len(MODELS)}",
+            "error_type": "warning",
+        },
+    )
     sheet.data_validation(
         "B5", {"validate": "integer", "criteria": "between", "minimum": 1, "maximum": 600}
     )

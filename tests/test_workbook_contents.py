@@ -87,14 +87,48 @@ def test_settings_have_working_defaults(workbook):
 
 
 def test_model_cells_are_drop_downs_of_both_models(workbook):
-    for sheet, cell in (("Applicant", "B6"), ("Settings", "B7")):
+    """The drop-downs read a list on their own sheet, which 'Refresh models' rewrites."""
+    for sheet, cell in (("Applicant", "B3"), ("Settings", "B7")):
         lists = [
             dv
             for dv in workbook[sheet].data_validations.dataValidation
             if dv.type == "list" and cell in dv.sqref
         ]
         assert len(lists) == 1, (sheet, cell)
-        assert lists[0].formula1 == '"logistic,forest"'
+        items = [c.value for (c,) in workbook[sheet][lists[0].formula1.replace("$", "")]]
+        assert items == ["logistic", "forest"], (sheet, cell)
+
+
+def test_applicant_sheet_opens_with_the_seed_cards_layout(workbook):
+    applicant = workbook["Applicant"]
+    header = NAMED_CELLS["InputsHeader"][1]
+    assert header == "A6"
+    rows = [[c.value for c in row] for row in applicant.iter_rows(min_row=6, max_row=10, max_col=5)]
+    assert rows[0] == ["Input", "Value", "Unit", "Accepted", "Field"]
+    assert [row[4] for row in rows[1:]] == ["duration", "amount", "age", None]
+    assert [row[1] for row in rows[1:4]] == [24, 4000, 35]
+    assert applicant["B3"].value == applicant["B4"].value == "logistic"
+
+
+FEATURE_NAMES = re.compile(
+    r"\b(duration|amount|age|checking_status|credit_history|purpose|savings|employment_since"
+    r"|installment_rate|personal_status_sex|other_debtors|residence_since|property"
+    r"|other_installment_plans|housing|existing_credits|job|people_liable|telephone"
+    r"|foreign_worker)\b"
+)
+
+
+def test_no_feature_name_in_the_vba_code():
+    """The macros learn every feature from the card: no name of the German Credit data may
+    appear in the code of excel/vba/ (as a string or an identifier; VBA's own `Property` is
+    capitalised, the feature names are lower case)."""
+    found = [
+        f"{name}:{number}: {line.strip()}"
+        for name, source in source_modules().items()
+        for number, line in enumerate(source.split("\r\n"), start=1)
+        if FEATURE_NAMES.search(line.split("'", 1)[0] if '"' not in line else line)
+    ]
+    assert not found, "\n".join(found)
 
 
 def test_batch_sheet_ships_a_sample_table_with_one_invalid_row(workbook):

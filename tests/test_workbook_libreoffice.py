@@ -28,13 +28,15 @@ import openpyxl
 import pytest
 import requests
 from support import PROJECT_ROOT, require_part
-from workbook_support import NAMED_CELLS, WORKBOOK_PATH
+from workbook_support import BUTTONS, NAMED_CELLS, WORKBOOK_PATH
 
 from excel.lo_driver import LibreOffice, LibreOfficeError, libreoffice_available
 
 pytestmark = [pytest.mark.libreoffice, pytest.mark.slow]
 
 RESULT_COLUMNS = ("probability_default", "decision", "error", "warning")
+INPUT_TOP = 7  # the first Applicant input row, under the header at InputsHeader (A6)
+REASONS_TOP = 18  # ResultReasons (G18): feature in G, contribution in H
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,16 @@ class Book:
 
     def set(self, **values) -> None:
         self.office.set_cells(self.doc, values)
+
+    def inputs(self) -> list[list]:
+        """The Applicant input rows: label, value, unit, accepted, field name."""
+        rows = self.office.get_range(self.doc, "Applicant", f"A{INPUT_TOP}:E{INPUT_TOP + 119}")
+        return [row for row in rows if row[4]]
+
+    def set_inputs(self, values: dict) -> None:
+        """Type values into the Applicant rows of the given field names."""
+        rows = {row[4]: INPUT_TOP + index for index, row in enumerate(self.inputs())}
+        self.set(**{f"Applicant!B{rows[name]}": value for name, value in values.items()})
 
     def saved(self) -> openpyxl.Workbook:
         """Save a copy and read it with openpyxl (values, not formulas)."""
@@ -121,11 +133,8 @@ def test_libreoffice_runs_with_a_decimal_comma_locale(book):
 
 
 def test_buttons_are_bound_to_the_macros_of_the_build(book):
-    assert book.bound == {
-        "Score applicant": "CreditScorerButtons.ScoreApplicant",
-        "Score table": "CreditScorerButtons.ScoreTable",
-        "Test connection": "CreditScorerButtons.TestConnection",
-    }
+    assert book.bound == {caption: macro for caption, (_, _, macro) in BUTTONS.items()}
+    assert book.bound["Prepare table"] == "CreditScorerButtons.PrepareTable"
 
 
 @pytest.mark.parametrize(
@@ -133,7 +142,8 @@ def test_buttons_are_bound_to_the_macros_of_the_build(book):
     [("logistic", 24, 4000.5, 35), ("forest", 24, 4000.5, 35), ("forest", 80, 1234, 19)],
 )
 def test_score_applicant_writes_the_apis_answer(book, live_server, model, duration, amount, age):
-    book.set(InputModel=model, InputDuration=duration, InputAmount=amount, InputAge=age)
+    book.set(InputModel=model)
+    book.set_inputs({"duration": duration, "amount": amount, "age": age})
     book.click("Score applicant")
     saved = book.saved()
 
@@ -150,7 +160,7 @@ def test_score_applicant_writes_the_apis_answer(book, live_server, model, durati
     assert named(saved, "ResultModelVersion") == expected["model_version"]
     assert named(saved, "ResultWarnings") == ("; ".join(expected["warnings"]) or None)
     sheet = saved["Applicant"]
-    reasons = [(sheet.cell(r, 1).value, sheet.cell(r, 2).value) for r in range(19, 25)]
+    reasons = [(sheet.cell(r, 7).value, sheet.cell(r, 8).value) for r in range(18, 24)]
     assert [r for r in reasons if r[0] is not None] == [
         (reason["feature"], pytest.approx(reason["contribution"], rel=1e-12, abs=1e-15))
         for reason in expected["reasons"]
@@ -165,7 +175,8 @@ def test_score_applicant_writes_the_apis_answer(book, live_server, model, durati
 
 
 def test_score_applicant_lists_the_field_messages_of_a_400(book, live_server):
-    book.set(InputModel="forest", InputDuration=0, InputAmount="abc", InputAge=17)
+    book.set(InputModel="forest")
+    book.set_inputs({"duration": 0, "amount": "abc", "age": 17})
     book.click("Score applicant")
     saved = book.saved()
 
@@ -443,3 +454,300 @@ def _group_alive(group: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# --------------------------------------------------------------------------------------
+# Any model: the card decides the Applicant inputs and the Batch header
+# --------------------------------------------------------------------------------------
+
+
+def _card(server, model: str) -> dict:
+    return server.get(f"/v1/models/{model}").json()
+
+
+def _accepted_text(accepted: dict, kind: str) -> str:
+    """The note the layout writes for a numeric feature's accepted range."""
+    low, high = (repr(accepted[key]).removesuffix(".0") for key in ("min", "max"))
+    low = f"more than {low}" if accepted.get("min_exclusive") else low
+    high = f"less than {high}" if accepted.get("max_exclusive") else high
+    return f"{low} to {high}" + (", whole numbers" if kind == "integer" else "")
+
+
+def _label_of(feature: dict, code: str) -> str:
+    return next(c["label"] for c in feature["categories"] if c["code"] == code)
+
+
+def _drop_downs(saved: openpyxl.Workbook, sheet_name: str) -> dict[str, list]:
+    """Cell (or range) -> the items of its list validation, read from the saved copy."""
+    sheet = saved[sheet_name]
+    found = {}
+    for validation in sheet.data_validations.dataValidation:
+        if validation.type != "list" or not validation.formula1.startswith("$"):
+            continue
+        items = [cell.value for (cell,) in sheet[validation.formula1.replace("$", "")]]
+        for cells in str(validation.sqref).split():
+            found[cells] = items
+    return found
+
+
+def _training_records() -> list[dict]:
+    with (PROJECT_ROOT / "training" / "data" / "german_credit.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_full_model_applicant_is_laid_out_from_its_card_and_scores_labels(book, live_server):
+    book.click("Refresh models")
+    served = [m["name"] for m in live_server.get("/v1/models").json()["models"]]
+    assert "logistic_full" in served
+    assert book.office.get_cells(book.doc, ["ResultStatus"])["ResultStatus"] == (
+        f"Models: {', '.join(served)}."
+    )
+    book.set(InputModel="logistic_full")
+    book.click("Show inputs")
+
+    card = _card(live_server, "logistic_full")
+    features = card["features"]
+    rows = book.inputs()
+    assert [row[4] for row in rows] == [f["name"] for f in features]
+    assert [row[0] for row in rows] == [f.get("label") or f["name"] for f in features]
+    assert [row[2] for row in rows] == [f.get("unit", "") for f in features]
+    for row, feature in zip(rows, features, strict=True):
+        if feature["type"] == "category":
+            assert row[3] == f"one of {len(feature['categories'])} (pick from the list)"
+        else:
+            assert row[3] == _accepted_text(feature["accepted"], feature["type"]), row
+    # Values typed for the seed model's fields of the same name stayed.
+    kept = {row[4]: row[1] for row in rows if row[4] in ("duration", "amount", "age")}
+    assert kept == {"duration": 24, "amount": 4000, "age": 35}
+
+    record = _training_records()[1]
+    typed, sent = {}, {}
+    for feature in features:
+        name = feature["name"]
+        if feature["type"] == "category":
+            typed[name] = _label_of(feature, record[name])  # picked by label
+        else:
+            typed[name] = int(record[name])
+        sent[name] = record[name] if feature["type"] == "category" else int(record[name])
+    book.set_inputs(typed)
+    book.click("Score applicant")
+    saved = book.saved()
+
+    lists = _drop_downs(saved, "Applicant")
+    for index, feature in enumerate(features):
+        cell = f"B{INPUT_TOP + index}"
+        if feature["type"] == "category":
+            assert lists[cell] == [c["label"] for c in feature["categories"]], cell
+        else:
+            assert cell not in lists
+    expected = live_server.post("/v1/predict", json={"model": "logistic_full", **sent}).json()
+    assert named(saved, "ResultStatus") == "OK"
+    assert named(saved, "ResultProbability") == pytest.approx(
+        expected["probability_default"], rel=1e-12
+    )
+    assert named(saved, "ResultDecision") == expected["decision"]
+    assert named(saved, "ResultWarnings") == ("; ".join(expected["warnings"]) or None)
+    sheet = saved["Applicant"]
+    reasons = [
+        (sheet.cell(r, 7).value, sheet.cell(r, 8).value)
+        for r in range(REASONS_TOP, REASONS_TOP + len(features) + 2)
+    ]
+    assert [r for r in reasons if r[0] is not None] == [
+        (reason["feature"], pytest.approx(reason["contribution"], rel=1e-9, abs=1e-15))
+        for reason in expected["reasons"]
+    ]
+    assert len(expected["reasons"]) == len(features)
+
+    # Back to a seed model: its three inputs, with the values typed for the full model.
+    book.set(InputModel="forest")
+    book.click("Show inputs")
+    assert [(row[4], row[1]) for row in book.inputs()] == [
+        (name, typed[name]) for name in ("duration", "amount", "age")
+    ]
+
+
+def _full_rows(features: list[dict], count: int) -> tuple[list[list], list[list]]:
+    """(typed, sent): the table as typed (labels in even rows, codes in odd ones, bad
+    categories in some rows) and the same values as the API gets them from a client."""
+    records = _training_records()
+    typed = []
+    for index in range(count):
+        record = records[index % len(records)]
+        row: list = [f"F-{index:04d}"]
+        for feature in features:
+            value = record[feature["name"]]
+            if feature["type"] != "category":
+                row.append(int(value))
+            elif index % 2 == 0:
+                row.append(_label_of(feature, value))
+            else:
+                row.append(value)
+        typed.append(row)
+    categories = [i for i, f in enumerate(features, start=1) if f["type"] == "category"]
+    for index in range(0, count, 50):
+        typed[index + 7][categories[0]] = "A19"  # no such code
+        typed[index + 13][categories[-1]] = "not a label"
+        typed[index + 29][categories[1]] = 3  # a number, read as the text "3": no such code
+    return typed, typed
+
+
+def test_full_model_batch_of_1000_rows_with_bad_categories(book, live_server):
+    card = _card(live_server, "logistic_full")
+    features = card["features"]
+    book.set(BatchSize=400, DefaultModel="logistic_full")
+    book.click("Prepare table")
+    width = len(features) + 1 + len(RESULT_COLUMNS)
+    header = book.office.get_range(book.doc, "Batch", f"A1:{_column(width + 1)}1")[0]
+    assert header == ["id", *(f["name"] for f in features), *RESULT_COLUMNS, ""]
+    # The sample rows kept their id and the seed features, matched by name.
+    sample = book.office.get_range(book.doc, "Batch", f"A2:{_column(len(features) + 1)}2")[0]
+    assert sample[0] == "S-001"
+    assert sample[1 + [f["name"] for f in features].index("duration")] == 6
+
+    rows, sent = _full_rows(features, 1000)
+    book.office.clear_range(book.doc, "Batch", f"A2:{_column(width)}100")
+    book.office.set_range(book.doc, "Batch", "A2", rows)
+    book.click("Score table")
+    saved = book.saved()
+
+    expected = live_server.post(
+        "/v1/predict/batch",
+        json={
+            "model": "logistic_full",
+            "columns": ["id", *(f["name"] for f in features)],
+            "rows": sent,
+        },
+    ).json()
+    positions = [expected["columns"].index(name) for name in RESULT_COLUMNS]
+    first = len(features) + 2
+    got = [
+        [cell.value for cell in row]
+        for row in saved["Batch"].iter_rows(
+            min_row=2, max_row=1002, min_col=first, max_col=first + 3
+        )
+    ]
+    assert got[1000] == [None] * 4
+    for index, (row, answer) in enumerate(zip(got, expected["rows"], strict=False)):
+        probability, decision, error, warning = (answer[p] for p in positions)
+        assert row[0] == (
+            pytest.approx(probability, rel=1e-12) if probability is not None else None
+        ), index
+        assert row[1:] == [decision, error, warning], index
+    failed = [i for i, answer in enumerate(expected["rows"]) if answer[positions[2]]]
+    assert len(failed) == 60
+    assert "must be one of" in got[7][2]
+    assert "A19" in got[7][2]
+    assert named(saved, "BatchStatus") == "Done"
+    assert named(saved, "BatchFailed") == 60
+    assert named(saved, "BatchModel") == "logistic_full"
+
+
+def _column(number: int) -> str:
+    name = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+def _synthetic_data(path: Path, count: int = 400) -> None:
+    """A data set with features no code of the project has ever seen."""
+    import random
+
+    rng = random.Random(7)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["kiln_hours", "glaze_tint", "zeta_ratio", "outcome"])
+        for _ in range(count):
+            hours = rng.randint(1, 60)
+            tint = rng.choice(["amber", "cobalt", "jade"])
+            ratio = round(rng.uniform(0.1, 9.9), 2)
+            risk = 0.02 * hours + (0.8 if tint == "cobalt" else 0.0) - 0.1 * ratio
+            writer.writerow([hours, tint, ratio, int(rng.random() < 1 / (1 + 2.7**-risk))])
+
+
+def test_a_model_fitted_on_unseen_features_scores_without_rebuilding(
+    book_factory, server_factory, tmp_path
+):
+    data = tmp_path / "kiln.csv"
+    _synthetic_data(data)
+    store = tmp_path / "store"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "fit",
+            "--data",
+            str(data),
+            "--target",
+            "outcome",
+            "--name",
+            "kiln",
+            "--model-dir",
+            str(store),
+            "--quick",
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    server = server_factory(env={"CREDITSCORER_MODEL_DIR": str(store)})
+    book = book_factory(server.url)  # the committed workbook, as shipped
+    book.set(InputModel="kiln")
+    book.click("Refresh models")
+    card = requests.get(server.url + "/v1/models/kiln", timeout=30).json()
+    features = card["features"]
+    assert [row[4] for row in book.inputs()] == [f["name"] for f in features]
+    values = {"kiln_hours": 30, "glaze_tint": "cobalt", "zeta_ratio": 2.5}
+    book.set_inputs(values)
+    book.click("Score applicant")
+    expected = requests.post(
+        server.url + "/v1/predict", json={"model": "kiln", **values}, timeout=30
+    ).json()
+
+    book.set(DefaultModel="kiln")
+    book.click("Prepare table")
+    names = [f["name"] for f in features]
+    rows = [
+        [
+            f"K-{i}",
+            *(
+                {
+                    "kiln_hours": 1 + i % 60,
+                    "glaze_tint": ["amber", "Jade", "teal"][i % 3],
+                    "zeta_ratio": 0.5 + i % 9,
+                }[n]
+                for n in names
+            ),
+        ]
+        for i in range(60)
+    ]
+    book.office.clear_range(book.doc, "Batch", "A2:H100")
+    book.office.set_range(book.doc, "Batch", "A2", rows)
+    book.click("Score table")
+    saved = book.saved()
+
+    assert named(saved, "ResultStatus") == "OK"
+    assert named(saved, "ResultProbability") == pytest.approx(
+        expected["probability_default"], rel=1e-12
+    )
+    batch = requests.post(
+        server.url + "/v1/predict/batch",
+        json={"model": "kiln", "columns": ["id", *names], "rows": rows},
+        timeout=30,
+    ).json()
+    positions = [batch["columns"].index(name) for name in RESULT_COLUMNS]
+    first = len(names) + 2
+    got = [
+        [cell.value for cell in row]
+        for row in saved["Batch"].iter_rows(min_row=2, max_row=61, min_col=first, max_col=first + 3)
+    ]
+    for index, (row, answer) in enumerate(zip(got, batch["rows"], strict=True)):
+        probability, decision, error, warning = (answer[p] for p in positions)
+        assert row[0] == (
+            pytest.approx(probability, rel=1e-12) if probability is not None else None
+        ), index
+        assert row[1:] == [decision, error, warning], index
+    assert named(saved, "BatchFailed") == 20  # "teal" is no tint of the data

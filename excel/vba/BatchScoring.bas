@@ -2,8 +2,9 @@ Attribute VB_Name = "BatchScoring"
 '=======================================================================================
 ' BatchScoring - scores the table on the Batch sheet in chunks of Settings > Batch size.
 '
-' The table starts at Batch!A1 (headers in row 1: id, duration, amount, age, then the
-' result columns probability_default, decision, error, warning) and is read through
+' The table starts at Batch!A1 (headers in row 1: id and the model's features, matched by
+' name by the server, then the result columns probability_default, decision, error,
+' warning) and is read through
 ' CurrentRegion, which grows with pasted rows (LibreOffice cannot read ListObjects).
 ' The whole table is read in one go; each chunk is one request and ONE range assignment
 ' of its results; the status bar shows progress; the summary goes to the named cells
@@ -23,6 +24,11 @@ Private Const OBJECT_ERROR As Long = -2147221504
 Public Const BATCH_ERR_TABLE As Long = 1401
 Public Const BATCH_ERR_REPLY As Long = 1402
 Private Const RESULT_COLUMNS As Long = 4
+
+' The result columns the table gets, in order (0-based array).
+Public Function BatchResultNames() As Variant
+    BatchResultNames = Array("probability_default", "decision", "error", "warning")
+End Function
 
 ' Score every row of the Batch table; returns the summary line shown to the user.
 Public Function ScoreBatchTable() As String
@@ -53,7 +59,7 @@ Public Function ScoreBatchTable() As String
     rowCount = region.Rows.Count - 1
     If rowCount < 1 Or Not IsArray(values) Then
         Err.Raise OBJECT_ERROR + BATCH_ERR_TABLE, "BatchScoring.ScoreBatchTable", _
-            "The Batch table is empty: paste rows under the headers id, duration, amount, age."
+            "The Batch table is empty: press Prepare table, then paste rows under the headers."
     End If
     resultColumn = bsResultColumn(values, region.Columns.Count)
     lastInput = resultColumn - 1

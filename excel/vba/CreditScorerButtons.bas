@@ -5,8 +5,12 @@ Attribute VB_Name = "CreditScorerButtons"
 ' visible (and so that tests, which cannot see a message box, can check it). Not named
 ' "Buttons": that is a hidden class of Excel's object model.
 '
-'   ScoreApplicant   Applicant sheet, "Score applicant"
+'   ScoreApplicant   Applicant sheet, "Score applicant" (lays out the inputs first when
+'                    the chosen model is not the one they were laid out for)
+'   ShowInputs       Applicant sheet, "Show inputs": the chosen model's inputs from its card
+'   RefreshModels    Applicant sheet, "Refresh models": re-read the served models
 '   ScoreTable       Batch sheet, "Score table"
+'   PrepareTable     Batch sheet, "Prepare table": the header row of Settings > Default model
 '   TestConnection   Settings sheet, "Test connection"
 '
 ' Errors raised: none; every failure ends in a message box and a status cell.
@@ -14,9 +18,9 @@ Attribute VB_Name = "CreditScorerButtons"
 Option Explicit
 
 Private Const TITLE As String = "CreditScorer"
-Private Const REASON_ROWS As Long = 6
 
-' Score the applicant in Applicant!B3:B6 and write the reply into the result cells.
+' Score the applicant laid out on the Applicant sheet and write the reply into the result
+' cells; reasons go one per feature, largest first, as the server orders them.
 Public Sub ScoreApplicant()
     Dim reply As JsonObject
     Dim rawReply As String
@@ -29,11 +33,10 @@ Public Sub ScoreApplicant()
     On Error GoTo CleanFail
     btClearApplicantResults
     btCell("ResultStatus").Value = "Scoring..."
-    model = Trim$(CStr(btCell("InputModel").Value))
-    If Len(model) = 0 Then model = SettingDefaultModel()
+    model = btChosenModel()
+    If model <> Trim$(CStr(btCell("InputsModel").Value)) Then LayOutApplicant model
 
-    Set reply = PredictOne(model, btCell("InputDuration").Value, btCell("InputAmount").Value, _
-                           btCell("InputAge").Value, rawReply)
+    Set reply = PredictOne(ApplicantRequestBody(model), rawReply)
 
     btCell("ResultProbability").Value = reply.GetValue("probability_default")
     btCell("ResultDecision").Value = reply.GetValue("decision")
@@ -43,16 +46,16 @@ Public Sub ScoreApplicant()
     btCell("ResultWarnings").Value = WarningsText(reply.GetValue("warnings"))
     btCell("ResultRequestId").Value = reply.GetValue("request_id")
     reasons = reply.GetValue("reasons")
-    ReDim reasonCells(1 To REASON_ROWS, 1 To 2)
+    ReDim reasonCells(1 To CARD_MAX_FEATURES, 1 To 2)
     For index = 0 To JsonLength(reasons) - 1
-        If index >= REASON_ROWS Then Exit For
+        If index >= CARD_MAX_FEATURES Then Exit For
         JsonAssign entry, reasons(index)
         If IsObject(entry) Then
             reasonCells(index + 1, 1) = entry.GetValue("feature")
             reasonCells(index + 1, 2) = entry.GetValue("contribution")
         End If
     Next index
-    btCell("ResultReasons").Resize(REASON_ROWS, 2).Value = reasonCells
+    btCell("ResultReasons").Resize(CARD_MAX_FEATURES, 2).Value = reasonCells
     btCell("ResultJson").Value = Left$(rawReply, 32000)
     btCell("ResultStatus").Value = "OK"
     MsgBox rawReply, vbInformation, TITLE & " - reply"
@@ -61,6 +64,60 @@ CleanExit:
     Exit Sub
 CleanFail:
     btReportError btCell("ResultStatus"), Err.Description
+    Resume CleanExit
+End Sub
+
+' Lay out the chosen model's inputs from its card.
+Public Sub ShowInputs()
+    Dim model As String
+    On Error GoTo CleanFail
+    btClearApplicantResults
+    model = btChosenModel()
+    LayOutApplicant model
+    btCell("ResultStatus").Value = "Inputs of model '" & model & "': fill them in, then Score applicant."
+
+CleanExit:
+    Exit Sub
+CleanFail:
+    btReportError btCell("ResultStatus"), Err.Description
+    Resume CleanExit
+End Sub
+
+' Re-read the models the server serves into the model drop-downs, then lay out the inputs.
+Public Sub RefreshModels()
+    Dim model As String
+    On Error GoTo CleanFail
+    btClearApplicantResults
+    RefreshModelLists
+    model = btChosenModel()
+    LayOutApplicant model
+    btCell("ResultStatus").Value = "Models: " & Join(ServedModels(), ", ") & "."
+
+CleanExit:
+    Exit Sub
+CleanFail:
+    btReportError btCell("ResultStatus"), Err.Description
+    Resume CleanExit
+End Sub
+
+' Write the Batch table's header row for Settings > Default model.
+Public Sub PrepareTable()
+    Dim model As String
+    Dim dropped As String
+    Dim message As String
+    On Error GoTo CleanFail
+    model = SettingDefaultModel()
+    dropped = PrepareBatchHeader(model, BatchResultNames())
+    message = "Table ready for model '" & model & "'."
+    If Len(dropped) > 0 Then message = message & " Columns the model does not use were removed: " & dropped & "."
+    btCell("BatchStatus").Value = message
+    btCell("BatchModel").Value = model
+    MsgBox message, vbInformation, TITLE
+
+CleanExit:
+    Exit Sub
+CleanFail:
+    btReportError btCell("BatchStatus"), Err.Description
     Resume CleanExit
 End Sub
 
@@ -129,8 +186,13 @@ Private Sub btClearApplicantResults()
     For index = LBound(names) To UBound(names)
         btCell(names(index)).Value = Empty
     Next index
-    btCell("ResultReasons").Resize(REASON_ROWS, 2).ClearContents
+    btCell("ResultReasons").Resize(CARD_MAX_FEATURES, 2).ClearContents
 End Sub
+
+Private Function btChosenModel() As String
+    btChosenModel = Trim$(CStr(btCell("InputModel").Value))
+    If Len(btChosenModel) = 0 Then btChosenModel = SettingDefaultModel()
+End Function
 
 Private Function btCell(ByVal name As String) As Range
     Set btCell = ThisWorkbook.Names(name).RefersToRange

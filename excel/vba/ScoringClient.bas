@@ -26,13 +26,9 @@ Private mLastHttpSeconds As Double
 ' Text with a character outside printable ASCII (which JsonQuote escapes).
 Private Const PLAIN_TEXT_PATTERN As String = "*[! -~]*"
 
-' Score one applicant; rawReply receives the JSON text as the server sent it.
-Public Function PredictOne(ByVal model As String, ByVal duration As Variant, _
-                           ByVal amount As Variant, ByVal age As Variant, _
-                           ByRef rawReply As String) As JsonObject
-    Dim body As String
-    body = "{""model"":" & JsonQuote(model) & ",""duration"":" & JsonValue(duration) & _
-           ",""amount"":" & JsonValue(amount) & ",""age"":" & JsonValue(age) & "}"
+' Score one applicant: body is the JSON of /v1/predict (CardLayout.ApplicantRequestBody);
+' rawReply receives the JSON text as the server sent it.
+Public Function PredictOne(ByVal body As String, ByRef rawReply As String) As JsonObject
     rawReply = SendJson("POST", "/v1/predict", body)
     Set PredictOne = ParseObject(rawReply)
 End Function
