@@ -25,8 +25,8 @@ IMAGE_DIR = PROJECT_ROOT / "docs" / "img"
 # Sheet -> the range to show (buttons sit inside these ranges).
 SHEET_RANGES = {
     "ReadMe": "A1:A16",
-    "Applicant": "A1:F28",
-    "Batch": "A1:M26",
+    "Applicant": "A1:H24",
+    "Batch": "A1:Z26",
     "Settings": "A1:H11",
 }
 
@@ -56,22 +56,63 @@ def render(model_dir: Path, image_dir: Path = IMAGE_DIR) -> list[Path]:
             lo.set_cells(doc, {"ApiUrl": "http://127.0.0.1:5000"})
             status = lo.get_cells(doc, ["ConnectionStatus"])["ConnectionStatus"]
             lo.set_cells(doc, {"ConnectionStatus": status.replace(url, "http://127.0.0.1:5000")})
-            for sheet, address in SHEET_RANGES.items():
-                pdf = Path(tmp) / f"{sheet}.pdf"
-                lo.export_pdf(doc, sheet, address, pdf)
-                target = image_dir / f"workbook-{sheet.lower()}"
-                subprocess.run(
-                    ["pdftoppm", "-png", "-r", "96", "-singlefile", str(pdf), str(target)],
-                    check=True,
-                    timeout=60,
+            pictures = [(sheet, address, sheet.lower()) for sheet, address in SHEET_RANGES.items()]
+            for sheet, address, stem in pictures:
+                _export(
+                    lo,
+                    doc,
+                    sheet,
+                    address,
+                    Path(tmp) / f"{stem}.pdf",
+                    image_dir / f"workbook-{stem}",
                 )
-                written.append(target.with_suffix(".png"))
+                written.append(image_dir / f"workbook-{stem}.png")
+            _score_full_applicant(lo, doc)
+            _export(
+                lo,
+                doc,
+                "Applicant",
+                "A1:H32",
+                Path(tmp) / "full.pdf",
+                image_dir / "workbook-applicant-full",
+            )
+            written.append(image_dir / "workbook-applicant-full.png")
     finally:
         # The workbook's curl transport keeps a private folder per session.
         for folder in set(Path(tempfile.gettempdir()).glob("creditscorer-*/")) - request_folders:
             shutil.rmtree(folder, ignore_errors=True)
         server.stop()
     return written
+
+
+def _score_full_applicant(lo: LibreOffice, doc: str, model: str = "logistic_full") -> None:
+    """The full-attribute model's inputs laid out from its card, the first applicant of the
+    data typed in (category codes, which the layout shows as labels), then scored."""
+    import csv
+
+    lo.set_cells(doc, {"InputModel": model})
+    lo.run_macro(doc, "CreditScorerButtons.ShowInputs")
+    with (PROJECT_ROOT / "training" / "data" / "german_credit.csv").open() as handle:
+        record = next(csv.DictReader(handle))
+    rows = lo.get_range(doc, "Applicant", "A7:E126")
+    values = {}
+    for offset, row in enumerate(rows):
+        if row[4] in record:
+            text = record[row[4]]
+            values[f"Applicant!B{7 + offset}"] = int(text) if text.isdigit() else text
+    lo.set_cells(doc, values)
+    lo.run_macro(doc, "CreditScorerButtons.ShowInputs")  # codes shown as their labels
+    lo.run_macro(doc, "CreditScorerButtons.ScoreApplicant")
+
+
+def _export(lo: LibreOffice, doc: str, sheet: str, address: str, pdf: Path, target: Path) -> None:
+    """One sheet's range as a PNG (by way of a one-page PDF)."""
+    lo.export_pdf(doc, sheet, address, pdf)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "96", "-singlefile", str(pdf), str(target)],
+        check=True,
+        timeout=60,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
