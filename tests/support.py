@@ -34,6 +34,7 @@ PARTS = {
     "node": ("Node.js", "apt-get install nodejs npm"),
     "nginx": ("nginx", "apt-get install nginx"),
     "openssl": ("openssl", "apt-get install openssl"),
+    "curl": ("curl", "apt-get install curl"),
 }
 
 
