@@ -550,7 +550,7 @@ def build(out: Path = WORKBOOK_PATH, vba_dir: Path = VBA_DIR) -> Path:
     macro-free sibling (``POWERQUERY_WORKBOOK_NAME``) next to it."""
     modules = read_modules(vba_dir)
     compile_check(modules)
-    with tempfile.TemporaryDirectory(prefix="creditscorer-build-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="workbook-build-") as tmp:
         vba_bin = make_vba_project(modules)
         staged = Path(tmp) / "final.xlsm"
         _write_workbook(staged, vba_bin)
