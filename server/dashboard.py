@@ -228,12 +228,14 @@ PAGE = """<!doctype html>
  <div class="drift">
  {% for f in m.drift.features %}
   <div><b>{{ f.feature }}</b> PSI {{ num(f.psi) }}
-   <span class="band" style="color:{{ colours[f.band] }}">{{ f.band or "no rows" }}</span><br>
+   <span class="band" style="color:{{ colours.get(f.band, '#666') }}">
+   {{- f.band or "no rows" }}</span><br>
    {{ distribution(f) }}</div>
  {% endfor %}
  </div>
  <p class="muted" style="font-size:12px">Grey: training share per decile bin; colour: live share.
- Bands: below 0.1 stable, 0.1–0.25 moderate, 0.25 and above significant.
+ Bands: below 0.1 stable, 0.1–0.25 moderate, 0.25 and above significant; under
+ {{ m.drift.min_rows }} rows of a feature, insufficient data (no PSI is shown).
  Reference: {{ m.drift.reference }};
  {{ num(m.drift.rows) }} rows of version {{ m.drift.version }}.</p>
  {% else %}<p class="muted">{{ m.drift.note }}</p>{% endif %}

@@ -205,6 +205,18 @@ def _summaries(connection: Connection, where) -> tuple[np.ndarray, dict[str, dic
     return scores, features
 
 
+# Below this many rows a feature's PSI is reported as "insufficient data", not a number.
+# Why 200: for a sample drawn from the training distribution itself, n * PSI is close to
+# a chi-square variable with (bins - 1) degrees of freedom (PSI is a symmetric divergence,
+# about the chi-square statistic over n). With the ten decile bins its 95th percentile is
+# 16.9, so a population that has not moved shows PSI < 16.9 / n; at 200 rows that is 0.085,
+# below the 0.1 "moderate" line: 19 stable windows in 20 read "stable". At 29 rows the
+# same noise reaches 0.58, "significant" on nothing but chance (and empty bins, floored,
+# push it higher still).
+DRIFT_MIN_ROWS = 200
+INSUFFICIENT = "insufficient data"
+
+
 def _drift(model: Model, counts: dict[str, Counter]) -> dict[str, Any]:
     reference = drift.reference_for(model)
     result: dict[str, Any] = {
@@ -214,7 +226,9 @@ def _drift(model: Model, counts: dict[str, Counter]) -> dict[str, Any]:
             "stable": f"psi < {drift.MODERATE}",
             "moderate": f"{drift.MODERATE} <= psi < {drift.SIGNIFICANT}",
             "significant": f"psi >= {drift.SIGNIFICANT}",
+            INSUFFICIENT: f"fewer than {DRIFT_MIN_ROWS} rows: psi is not reported",
         },
+        "min_rows": DRIFT_MIN_ROWS,
         "rows": 0,
         "features": [],
     }
@@ -230,11 +244,12 @@ def _drift(model: Model, counts: dict[str, Counter]) -> dict[str, Any]:
             if 0 <= i < actual.shape[0]:
                 actual[i] += count
         result["rows"] = max(result["rows"], int(actual.sum()))
-        value = drift.psi(feature.shares, actual)
+        rows = int(actual.sum())
+        value = drift.psi(feature.shares, actual) if rows >= DRIFT_MIN_ROWS else None
         entry = {
             "feature": feature.name,
             "psi": None if value is None else round(value, 4),
-            "band": drift.band(value),
+            "band": drift.band(value) if rows >= DRIFT_MIN_ROWS else INSUFFICIENT,
             "edges": [float(e) for e in feature.edges],
             "expected": [round(float(s), 4) for s in feature.shares],
             "actual": [int(c) for c in actual],

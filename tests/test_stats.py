@@ -302,3 +302,20 @@ def test_stats_and_dashboard_replies_match_the_openapi_file(server_factory, tmp_
         reply = server.get(path, params=params, allow_redirects=False)
         assert reply.status_code == status, path
         check_reply("GET", path, reply)
+
+
+def test_drift_of_a_small_sample_is_insufficient_data_not_a_psi(app):
+    from server.stats import DRIFT_MIN_ROWS
+
+    client = app.test_client()
+    columns = ["duration", "amount", "age"]
+    since = since_now()
+    older = [[d, a, 70] for d, a, _ in training_rows(29, seed=3)]  # shifted, but only 29 rows
+    client.post("/v1/predict/batch", json={"columns": columns, "rows": older})
+    reply = client.get("/v1/models/logistic/stats", query_string={"since": since})
+    found = reply.json["drift"]
+    assert found["rows"] == 29 < DRIFT_MIN_ROWS == found["min_rows"]
+    assert {f["band"] for f in found["features"]} == {"insufficient data"}
+    assert {f["psi"] for f in found["features"]} == {None}
+    page = client.get("/dashboard", query_string={"since": since}).get_data(as_text=True)
+    assert "insufficient data" in page
