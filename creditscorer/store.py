@@ -85,20 +85,19 @@ class ModelStore:
             if valid_model_name(p.name) and (p / POINTER).is_file()
         )
 
-    def _folder(self, name: str) -> Path:
-        """The model's folder; a model whose folder (or pointer) went away is forgotten."""
-        folder = self.root / name
-        if not valid_model_name(name) or not (folder / POINTER).is_file():
-            self._entries.pop(name, None)
-            raise UnknownModelError(name, self.names())
-        return folder
-
     def get(self, name: str) -> Model:
-        """The live version of a model; reloads it when the pointer has changed."""
-        folder = self._folder(name)
+        """The live version of a model; reloads it when the pointer has changed.
+
+        One ``stat`` of the pointer per call: it tells a missing model (or one whose folder
+        was removed) and a changed pointer alike.
+        """
+        if not valid_model_name(name):
+            raise UnknownModelError(name, self.names())
+        folder = self.root / name
         try:
             st = os.stat(folder / POINTER)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
+            self._entries.pop(name, None)
             raise UnknownModelError(name, self.names()) from None
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         entry = self._entries.get(name)
