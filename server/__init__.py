@@ -51,12 +51,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     engine = db.make_engine(settings.database_url or db.default_url(Path(app.instance_path)))
     app.extensions["creditscorer.db"] = engine
     # Feature modules register their tables and request hooks here (query log, keys, admin).
-    from server import dashboard, metrics, querylog, stats
+    from server import addin, dashboard, metrics, querylog, stats
 
     querylog.init_app(app)
     metrics.init_app(app)
     stats.init_app(app)
     dashboard.init_app(app)
+    addin.init_app(app)
     db.create_tables(engine)
 
     from server.api import api

@@ -44,6 +44,8 @@ PREFIX = "cs"
 ROLES = ("client", "admin")
 ADMIN = "admin"
 OPEN_PATHS = frozenset({"/health"})
+# The Office add-in's static files: Office fetches them before any key can be sent.
+OPEN_PREFIXES = ("/addin/",)
 REALM = 'Bearer realm="CreditScorer"'
 # Pages for people: a browser cannot send X-API-Key, but it asks for Basic credentials
 # when challenged, and the API key is accepted as the password.
@@ -305,7 +307,9 @@ def init_app(app: Flask) -> None:
         g.key_id = None
         g.key_role = None
         g.auth_open = False
-        if request.path in OPEN_PATHS or (_is_preflight() and _allowed_origin(origins)):
+        if request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIXES):
+            return
+        if _is_preflight() and _allowed_origin(origins):
             return
         sent = presented_keys()
         presented = sent[0] if sent else None
