@@ -128,8 +128,11 @@ def test_no_route_but_health_answers_without_a_key_once_keys_exist(app, client, 
     assert ("GET", "/v1/predict") in routes
     for method, path in routes:
         reply = client.open(path, method=method)
-        if path == "/health":
-            assert reply.status_code == 200, path
+        if path == "/health" or path.startswith(keys.OPEN_PREFIXES):
+            # /health, and the Office add-in's static files (no secrets; Office fetches them
+            # before a key can be sent)
+            assert reply.status_code in (200, 404), path
+            reply.close()
             continue
         assert reply.status_code == 401, (method, path, reply.status_code)
         assert reply.mimetype == "application/problem+json"
