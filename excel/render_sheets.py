@@ -67,7 +67,9 @@ def render(model_dir: Path, image_dir: Path = IMAGE_DIR) -> list[Path]:
                     image_dir / f"workbook-{stem}",
                 )
                 written.append(image_dir / f"workbook-{stem}.png")
+            lo.set_cells(doc, {"ApiUrl": url})
             _score_full_applicant(lo, doc)
+            lo.set_cells(doc, {"ApiUrl": "http://127.0.0.1:5000"})
             _export(
                 lo,
                 doc,
