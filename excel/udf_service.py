@@ -50,19 +50,19 @@ from excel.udf_backends import (
 )
 
 DEFAULT_API_URL = "http://127.0.0.1:5000"
-DEFAULT_MODEL = "logistic"
+DEFAULT_MODEL = "logistic"  # the model when neither the call nor the settings name one
 DEFAULT_TIMEOUT = 60.0  # seconds to wait for a reply; a 10,000-row table takes well under one
 LOCAL = "local"
 URL_KEY = "CREDITSCORER_API_URL"
 KEY_KEY = "CREDITSCORER_API_KEY"
 TIMEOUT_KEY = "CREDITSCORER_TIMEOUT"
+MODEL_KEY = "CREDITSCORER_DEFAULT_MODEL"  # the server's setting of the same name, for the UDFs
 VERSION_TTL = 15.0  # seconds a model version is trusted without asking /health again
 CONFIG_TTL = 5.0  # seconds a workbook's xlwings.conf sheet is trusted without reading it again
 MAX_CACHED_ROWS = 200_000  # cache bound, in scored rows (a single score counts as one)
 
-# The arguments of CREDIT_SCORE and friends, in order. The table function takes any
-# features (names from its header row, or the model card's list without one).
-SINGLE_FEATURES = ("duration", "amount", "age")
+# Feature names come from the caller (a header row, a line of names, the seed wrappers'
+# argument names in excel/udfs.py) or from the model's card; nothing here knows any.
 RESULT_COLUMNS = ("probability_default", "decision", "error", "warning")
 MODEL_COLUMNS = (
     "model",
@@ -89,6 +89,7 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     source: str = "default"  # where api_url came from, for error messages
     model_dir: Path | None = None  # local mode's model store
+    model: str = DEFAULT_MODEL  # the model of a call without a model argument
 
     @property
     def local(self) -> bool:
@@ -137,17 +138,19 @@ def resolve_settings(
             raise UdfError(
                 SERVER, f"{TIMEOUT_KEY} must be a number of seconds (got {timeout_text!r})"
             )
+    model_text = _lookup(sheet, MODEL_KEY) or (environ.get(MODEL_KEY) or "").strip()
+    model = model_text.lower() if model_text else DEFAULT_MODEL
     if url.lower() == LOCAL:
         if model_dir is None:
             from creditscorer.store import default_model_dir as model_dir
-        return Settings(LOCAL, None, timeout, source, Path(model_dir()))
+        return Settings(LOCAL, None, timeout, source, Path(model_dir()), model)
     if not url.lower().startswith(("http://", "https://")):
         raise UdfError(
             SERVER,
             f"{URL_KEY} from {source} must start with http:// or https://, "
             f"or be 'local' (got {url!r})",
         )
-    return Settings(url.rstrip("/"), api_key, timeout, source)
+    return Settings(url.rstrip("/"), api_key, timeout, source, None, model)
 
 
 class ConfigCache:
@@ -400,10 +403,10 @@ class UdfService:
 # --- cell values in, cell values out --------------------------------------------------------
 
 
-def model_name(value: Any) -> str:
-    """The model argument: blank means the default model; names are lower case."""
+def model_name(value: Any, settings: Settings | None = None) -> str:
+    """The model argument: blank means the settings' default model; names are lower case."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        return DEFAULT_MODEL
+        return settings.model if settings is not None else DEFAULT_MODEL
     if not isinstance(value, str):
         raise UdfError(SCORE, f"model: must be a model name such as 'forest' (got {value!r})")
     return value.strip().lower()
@@ -432,16 +435,16 @@ def single_value(name: str, value: Any) -> Any:
     return plain_value(value)
 
 
-def applicant(duration: Any, amount: Any, age: Any) -> dict[str, Any]:
-    values = (duration, amount, age)
-    return {name: single_value(name, v) for name, v in zip(SINGLE_FEATURES, values, strict=True)}
+def applicant(names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    """The record of a function whose arguments are the features (the seed wrappers)."""
+    return {name: single_value(name, v) for name, v in zip(names, values, strict=True)}
 
 
 def credit_score(
-    service: UdfService, settings: Settings, duration: Any, amount: Any, age: Any, model: Any
+    service: UdfService, settings: Settings, record: Mapping[str, Any], model: Any
 ) -> float:
     """CREDIT_SCORE: the probability of default."""
-    reply = service.predict(settings, model_name(model), applicant(duration, amount, age))
+    reply = service.predict(settings, model_name(model, settings), record)
     probability = reply.get("probability_default")
     if not isinstance(probability, int | float) or isinstance(probability, bool):
         raise UdfError(SERVER, "the reply carries no probability_default")
@@ -449,10 +452,10 @@ def credit_score(
 
 
 def credit_decision(
-    service: UdfService, settings: Settings, duration: Any, amount: Any, age: Any, model: Any
+    service: UdfService, settings: Settings, record: Mapping[str, Any], model: Any
 ) -> str:
     """CREDIT_DECISION: approve or decline."""
-    reply = service.predict(settings, model_name(model), applicant(duration, amount, age))
+    reply = service.predict(settings, model_name(model, settings), record)
     decision = reply.get("decision")
     if not isinstance(decision, str):
         raise UdfError(SERVER, "the reply carries no decision")
@@ -462,19 +465,17 @@ def credit_decision(
 def credit_reasons(
     service: UdfService,
     settings: Settings,
-    duration: Any,
-    amount: Any,
-    age: Any,
+    record: Mapping[str, Any],
     model: Any,
     header: Any,
 ) -> list[list[Any]]:
-    """CREDIT_REASONS: each feature's contribution, in argument order (duration, amount, age).
+    """CREDIT_REASONS: each feature's contribution, in the record's (argument) order.
 
     The contributions are Shapley values: the model's base probability plus their sum
     is the score. With ``header`` a row of feature names comes first.
     """
     with_header = flag("header", header, False)
-    reply = service.predict(settings, model_name(model), applicant(duration, amount, age))
+    reply = service.predict(settings, model_name(model, settings), dict(record))
     reasons = reply.get("reasons")
     by_feature: dict[str, Any] = {}
     if isinstance(reasons, list):
@@ -485,8 +486,8 @@ def credit_reasons(
         }
     if not by_feature:
         raise UdfError(SERVER, "the reply carries no reasons")
-    row = [by_feature.get(name) for name in SINGLE_FEATURES]
-    return [list(SINGLE_FEATURES), row] if with_header else [row]
+    row = [by_feature.get(name) for name in record]
+    return [list(record), row] if with_header else [row]
 
 
 @dataclass(frozen=True)
@@ -559,7 +560,7 @@ def credit_score_table(
     many rows as the input. Without it, the columns must be the model's features in
     the order of its card.
     """
-    name = model_name(model)
+    name = model_name(model, settings)
     with_header = flag("header", header, True)
     prepared = prepare_table(table, with_header)
     columns = prepared.columns
@@ -623,7 +624,7 @@ def credit_score_record(
     service: UdfService, settings: Settings, headers: Any, values: Any, model: Any
 ) -> float:
     """CREDIT_SCORE_RECORD: the probability of default of one applicant of any model."""
-    reply = service.predict(settings, model_name(model), record(headers, values))
+    reply = service.predict(settings, model_name(model, settings), record(headers, values))
     probability = reply.get("probability_default")
     if not isinstance(probability, int | float) or isinstance(probability, bool):
         raise UdfError(SERVER, "the reply carries no probability_default")
@@ -634,7 +635,7 @@ def credit_decision_record(
     service: UdfService, settings: Settings, headers: Any, values: Any, model: Any
 ) -> str:
     """CREDIT_DECISION_RECORD: approve or decline, for any model."""
-    reply = service.predict(settings, model_name(model), record(headers, values))
+    reply = service.predict(settings, model_name(model, settings), record(headers, values))
     decision = reply.get("decision")
     if not isinstance(decision, str):
         raise UdfError(SERVER, "the reply carries no decision")
@@ -647,7 +648,7 @@ def credit_reasons_record(
     """CREDIT_REASONS_RECORD: each feature's contribution, largest magnitude first, as two
     columns (feature, contribution); with ``header`` a row of column names comes first."""
     with_header = flag("header", header, False)
-    reply = service.predict(settings, model_name(model), record(headers, values))
+    reply = service.predict(settings, model_name(model, settings), record(headers, values))
     reasons = reply.get("reasons")
     rows = [
         [r["feature"], r.get("contribution")]
@@ -671,7 +672,7 @@ def _accepted_text(feature: Mapping[str, Any]) -> str | None:
 def features_table(service: UdfService, settings: Settings, model: Any) -> list[list[Any]]:
     """CREDIT_FEATURES: the card's schema, one row per feature, to build an input block from:
     name, label, type, unit, accepted range (numbers), allowed labels (categories)."""
-    card = service.card(settings, model_name(model))
+    card = service.card(settings, model_name(model, settings))
     rows: list[list[Any]] = [list(FEATURE_COLUMNS)]
     for feature in card.get("features", []):
         categories = feature.get("categories")

@@ -43,9 +43,11 @@ import xlwings as xw
 from excel.udf_backends import SERVER, UdfError
 from excel.udf_service import (
     DEFAULT_MODEL,
+    MODEL_KEY,
     ConfigCache,
     Settings,
     UdfService,
+    applicant,
     credit_decision,
     credit_decision_record,
     credit_reasons,
@@ -67,7 +69,7 @@ log = logging.getLogger("creditscorer.udfs")
 service = UdfService()
 workbook_config = ConfigCache()
 
-_MODEL_DOC = f'model name, e.g. "forest" (default "{DEFAULT_MODEL}")'
+_MODEL_DOC = f'model name, e.g. "forest" (default: {MODEL_KEY}, else "{DEFAULT_MODEL}")'
 
 
 def _read_config_sheet(caller: Any) -> dict[Any, Any]:
@@ -105,14 +107,40 @@ def _cell(work: Callable[[Settings], Any], caller: Any) -> Any:
         return UdfError(SERVER, f"unexpected error ({type(error).__name__}: {error})").cell
 
 
+# The seed models' form (logistic, forest): the three features as arguments. This is the
+# one place that knows feature names; every other function takes them from the sheet or
+# from the model's card.
+SEED_FEATURES = ("duration", "amount", "age")
+
+
+_SEED_HINT = (
+    " (this function takes the seed models' duration, amount and age; for this model use "
+    "CREDIT_SCORE_RECORD(headers, values, model), CREDIT_FEATURES(model) lists its features)"
+)
+
+
+def _seed(duration: Any, amount: Any, age: Any) -> dict[str, Any]:
+    return applicant(SEED_FEATURES, (duration, amount, age))
+
+
+def _seed_cell(work: Callable[[Settings], Any], caller: Any) -> Any:
+    """A seed-form cell; a model that needs other features gets told where to go."""
+    value = _cell(work, caller)
+    if isinstance(value, str) and value.startswith("#SCORE!") and "is required" in value:
+        return value + _SEED_HINT
+    return value
+
+
 @xw.func(category=CATEGORY, call_in_wizard=False)
 @xw.arg("duration", err_to_str=True, doc="credit duration in months (1–120)")
 @xw.arg("amount", err_to_str=True, doc="credit amount in DM (more than 0)")
 @xw.arg("age", err_to_str=True, doc="applicant's age in years (18–100)")
 @xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
-def CREDIT_SCORE(duration, amount, age, model=DEFAULT_MODEL, caller=None):
+def CREDIT_SCORE(duration, amount, age, model=None, caller=None):
     """Probability of default (0–1) of one applicant, from CreditScorer."""
-    return _cell(lambda s: credit_score(service, s, duration, amount, age, model), caller)
+    return _seed_cell(
+        lambda s: credit_score(service, s, _seed(duration, amount, age), model), caller
+    )
 
 
 @xw.func(category=CATEGORY, call_in_wizard=False)
@@ -120,9 +148,11 @@ def CREDIT_SCORE(duration, amount, age, model=DEFAULT_MODEL, caller=None):
 @xw.arg("amount", err_to_str=True, doc="credit amount in DM (more than 0)")
 @xw.arg("age", err_to_str=True, doc="applicant's age in years (18–100)")
 @xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
-def CREDIT_DECISION(duration, amount, age, model=DEFAULT_MODEL, caller=None):
+def CREDIT_DECISION(duration, amount, age, model=None, caller=None):
     """approve or decline: decline when the probability of default reaches the model's threshold."""
-    return _cell(lambda s: credit_decision(service, s, duration, amount, age, model), caller)
+    return _seed_cell(
+        lambda s: credit_decision(service, s, _seed(duration, amount, age), model), caller
+    )
 
 
 @xw.func(category=CATEGORY, call_in_wizard=False)
@@ -131,16 +161,18 @@ def CREDIT_DECISION(duration, amount, age, model=DEFAULT_MODEL, caller=None):
 @xw.arg("age", err_to_str=True, doc="applicant's age in years (18–100)")
 @xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
 @xw.arg("header", err_to_str=True, doc="TRUE adds a row of feature names (default FALSE)")
-def CREDIT_REASONS(duration, amount, age, model=DEFAULT_MODEL, header=False, caller=None):
+def CREDIT_REASONS(duration, amount, age, model=None, header=False, caller=None):
     """Each feature's contribution to the score, as a row: duration, amount, age."""
-    return _cell(lambda s: credit_reasons(service, s, duration, amount, age, model, header), caller)
+    return _seed_cell(
+        lambda s: credit_reasons(service, s, _seed(duration, amount, age), model, header), caller
+    )
 
 
 @xw.func(category=CATEGORY, call_in_wizard=False)
 @xw.arg("table", ndim=2, err_to_str=True, doc="the applicants: a range with a header row")
 @xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
 @xw.arg("header", err_to_str=True, doc="FALSE: no header row, columns in the model's order")
-def CREDIT_SCORE_TABLE(table, model=DEFAULT_MODEL, header=True, caller=None):
+def CREDIT_SCORE_TABLE(table, model=None, header=True, caller=None):
     """Scores a whole range in one request: probability, decision, error, warning per row."""
     return _cell(lambda s: credit_score_table(service, s, table, model, header), caller)
 
@@ -153,7 +185,7 @@ _VALUES_DOC = "the values, in the same order: numbers, or a category's code or l
 @xw.arg("headers", err_to_str=True, doc=_HEADERS_DOC)
 @xw.arg("values", err_to_str=True, doc=_VALUES_DOC)
 @xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
-def CREDIT_SCORE_RECORD(headers, values, model=DEFAULT_MODEL, caller=None):
+def CREDIT_SCORE_RECORD(headers, values, model=None, caller=None):
     """Probability of default (0–1) of one applicant of any model, given names and values."""
     return _cell(lambda s: credit_score_record(service, s, headers, values, model), caller)
 
@@ -162,7 +194,7 @@ def CREDIT_SCORE_RECORD(headers, values, model=DEFAULT_MODEL, caller=None):
 @xw.arg("headers", err_to_str=True, doc=_HEADERS_DOC)
 @xw.arg("values", err_to_str=True, doc=_VALUES_DOC)
 @xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
-def CREDIT_DECISION_RECORD(headers, values, model=DEFAULT_MODEL, caller=None):
+def CREDIT_DECISION_RECORD(headers, values, model=None, caller=None):
     """approve or decline, for one applicant of any model, given names and values."""
     return _cell(lambda s: credit_decision_record(service, s, headers, values, model), caller)
 
@@ -172,7 +204,7 @@ def CREDIT_DECISION_RECORD(headers, values, model=DEFAULT_MODEL, caller=None):
 @xw.arg("values", err_to_str=True, doc=_VALUES_DOC)
 @xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
 @xw.arg("header", err_to_str=True, doc="TRUE adds a row of column names (default FALSE)")
-def CREDIT_REASONS_RECORD(headers, values, model=DEFAULT_MODEL, header=False, caller=None):
+def CREDIT_REASONS_RECORD(headers, values, model=None, header=False, caller=None):
     """Each feature's contribution, largest first: two columns, feature and contribution."""
     return _cell(
         lambda s: credit_reasons_record(service, s, headers, values, model, header), caller
@@ -181,7 +213,7 @@ def CREDIT_REASONS_RECORD(headers, values, model=DEFAULT_MODEL, header=False, ca
 
 @xw.func(category=CATEGORY, call_in_wizard=False)
 @xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
-def CREDIT_FEATURES(model=DEFAULT_MODEL, caller=None):
+def CREDIT_FEATURES(model=None, caller=None):
     """The model's inputs from its card: name, label, type, unit, accepted range, labels."""
     return _cell(lambda s: features_table(service, s, model), caller)
 

@@ -125,6 +125,16 @@ def test_the_default_model_is_logistic(api_mode, live_server):
     assert udfs.CREDIT_SCORE(*APPLICANTS[0], None) == expected["probability_default"]
 
 
+def test_the_default_model_follows_the_setting(api_mode, live_server, monkeypatch):
+    monkeypatch.setenv("CREDITSCORER_DEFAULT_MODEL", "forest")
+    expected = predict_directly(live_server, "forest", APPLICANTS[0]).json()
+    assert udfs.CREDIT_SCORE(*APPLICANTS[0]) == expected["probability_default"]
+    assert udfs.CREDIT_SCORE_TABLE([["duration", "amount", "age"], list(APPLICANTS[0])]) == [
+        ["probability_default", "decision", "error", "warning"],
+        [expected["probability_default"], expected["decision"], None, None],
+    ]
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_credit_reasons_are_the_apis_contributions_in_argument_order(api_mode, live_server, model):
     expected = predict_directly(live_server, model, APPLICANTS[2]).json()

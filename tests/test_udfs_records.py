@@ -161,3 +161,22 @@ def test_the_table_form_scores_a_full_model_with_categories_in_one_request(mode,
         [r[api["columns"].index("probability_default")] for r in api["rows"]], nan_ok=True
     )
     assert result[2][2].startswith("purpose: must be one of A40 (car (new))")
+
+
+def test_the_seed_form_on_a_full_model_points_to_the_record_form(mode):
+    cell = udfs.CREDIT_SCORE(24.0, 4000.0, 35.0, "logistic_full")
+    assert cell.startswith("#SCORE! checking_status: is required; ")
+    assert cell.endswith(
+        "(this function takes the seed models' duration, amount and age; for this model use "
+        "CREDIT_SCORE_RECORD(headers, values, model), CREDIT_FEATURES(model) lists its features)"
+    )
+
+
+def test_local_mode_takes_the_default_model_from_the_setting(mode, monkeypatch, server):
+    monkeypatch.setenv("CREDITSCORER_DEFAULT_MODEL", UNSEEN)
+    headers, values = as_cells(UNSEEN_ROW)
+    api = server.post("/v1/predict", json={"model": UNSEEN, **UNSEEN_ROW}).json()
+    assert udfs.CREDIT_SCORE_RECORD(headers, values) == pytest.approx(
+        api["probability_default"], abs=1e-12
+    )
+    assert {r[0] for r in udfs.CREDIT_FEATURES()[1:]} == set(UNSEEN_ROW)

@@ -36,6 +36,7 @@ from excel.udf_service import (
     ResultCache,
     Settings,
     UdfService,
+    applicant,
     credit_decision,
     credit_reasons,
     credit_score,
@@ -48,6 +49,11 @@ from excel.udf_service import (
 
 URL = "http://scorer.test:5000"
 FEATURES = ["duration", "amount", "age"]
+
+
+def seed(duration: Any, amount: Any, age: Any) -> dict[str, Any]:
+    """The record the seed form (CREDIT_SCORE's three arguments) sends."""
+    return applicant(FEATURES, (duration, amount, age))
 
 
 class Clock:
@@ -351,7 +357,7 @@ def test_a_reply_that_is_not_json_is_a_server_error(service, settings, api):
 
     other = UdfService(transport=html)
     with pytest.raises(UdfError) as caught:
-        credit_score(other, settings, 24, 4000, 35, None)
+        credit_score(other, settings, seed(24, 4000, 35), None)
     assert caught.value.cell == (
         f"#SERVER! {URL}/v1/predict answered 502 with text/html, not CreditScorer JSON"
     )
@@ -360,7 +366,7 @@ def test_a_reply_that_is_not_json_is_a_server_error(service, settings, api):
 def test_no_connection_is_one_clear_message(service, settings, api):
     api.fail_with = TransportError("connection refused")
     with pytest.raises(UdfError) as caught:
-        credit_score(service, settings, 24, 4000, 35, None)
+        credit_score(service, settings, seed(24, 4000, 35), None)
     assert caught.value.cell == (
         f"#SERVER! cannot reach CreditScorer at {URL} (connection refused): start the server, "
         "or set CREDITSCORER_API_URL (or 'local' to score without a server)"
@@ -401,6 +407,25 @@ def test_model_names_are_trimmed_and_lower_case_and_blank_means_the_default(valu
     assert model_name(value) == expected
 
 
+def test_the_default_model_comes_from_the_sheet_or_the_environment():
+    assert resolve_settings({}, {}).model == "logistic"
+    from_env = resolve_settings({}, {"CREDITSCORER_DEFAULT_MODEL": " Forest "})
+    assert from_env.model == "forest"
+    sheet = {"CREDITSCORER_DEFAULT_MODEL": "logistic_full"}
+    both = resolve_settings(sheet, {"CREDITSCORER_DEFAULT_MODEL": "forest"})
+    assert both.model == "logistic_full"
+    assert model_name(None, both) == model_name("", both) == "logistic_full"
+    assert model_name("forest", both) == "forest"
+
+
+def test_the_seed_wrappers_are_the_only_code_naming_features():
+    service_code = (Path(udfs.__file__).parent / "udf_service.py").read_text(encoding="utf-8")
+    backend_code = (Path(udfs.__file__).parent / "udf_backends.py").read_text(encoding="utf-8")
+    for name in ("duration", "amount", "age"):
+        assert f'"{name}"' not in service_code + backend_code
+    assert udfs.SEED_FEATURES == ("duration", "amount", "age")
+
+
 def test_a_number_as_model_name_is_an_input_error():
     with pytest.raises(
         UdfError, match=r"^model: must be a model name such as 'forest' \(got 3.0\)$"
@@ -432,19 +457,21 @@ def test_an_unclear_flag_is_an_input_error(value):
 
 def test_a_range_where_one_cell_belongs_is_an_input_error(service, settings, api):
     with pytest.raises(UdfError) as caught:
-        credit_score(service, settings, [[24.0], [36.0]], 4000, 35, None)
+        credit_score(service, settings, seed([[24.0], [36.0]], 4000, 35), None)
     assert caught.value.cell == "#SCORE! duration: expects one cell, got a range of 2 cells"
     assert api.requests == []
 
 
 def test_a_one_cell_range_is_that_cell(service, settings, api):
-    assert credit_score(service, settings, [[24.0]], 4000, [35.0], None) == 0.059
+    assert credit_score(service, settings, seed([[24.0]], 4000, [35.0]), None) == 0.059
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (24.0, 24.0),
+        (24.0, 24),  # Excel's every number is a float: whole ones travel as integers
+        (24.5, 24.5),
+        (2.0**60, 2.0**60),  # beyond 2**53 a float is not an exact integer any more
         (7, 7),
         (True, True),
         (None, None),
@@ -453,7 +480,7 @@ def test_a_one_cell_range_is_that_cell(service, settings, api):
         (float("inf"), "inf"),
         (np.float64(2.5), 2.5),
         (np.bool_(True), True),
-        (np.int64(3), 3.0),
+        (np.int64(3), 3),
         (2**63, float(2**63)),  # beyond what JSON parsers read as integers
         (-(10**400), "-inf"),
         (dt.datetime(2026, 1, 2, 3, 4), "2026-01-02T03:04:00"),
@@ -470,9 +497,9 @@ def test_cell_values_travel_as_json_and_odd_ones_as_text_for_the_server_to_judge
 
 def test_the_api_key_travels_in_the_x_api_key_header(api):
     service = UdfService(transport=api)
-    credit_score(service, Settings(api_url=URL, api_key="secret-1"), 24, 4000, 35, None)
+    credit_score(service, Settings(api_url=URL, api_key="secret-1"), seed(24, 4000, 35), None)
     assert api.requests[0][2]["X-API-Key"] == "secret-1"
-    credit_score(service, Settings(api_url=URL), 25, 4000, 35, None)
+    credit_score(service, Settings(api_url=URL), seed(25, 4000, 35), None)
     assert "X-API-Key" not in api.requests[1][2]
 
 
@@ -480,36 +507,38 @@ def test_the_api_key_travels_in_the_x_api_key_header(api):
 
 
 def test_a_repeated_score_is_served_from_the_cache(service, settings, api):
-    first = credit_score(service, settings, 24.0, 4000.0, 35.0, "logistic")
-    again = [credit_score(service, settings, 24.0, 4000.0, 35.0, "logistic") for _ in range(5)]
+    first = credit_score(service, settings, seed(24.0, 4000.0, 35.0), "logistic")
+    again = [
+        credit_score(service, settings, seed(24.0, 4000.0, 35.0), "logistic") for _ in range(5)
+    ]
     assert again == [first] * 5
     assert api.paths() == ["POST /v1/predict"]
 
 
 def test_score_decision_and_reasons_of_one_applicant_share_one_request(service, settings, api):
-    credit_score(service, settings, 24, 4000, 35, None)
-    credit_decision(service, settings, 24.0, 4000.0, 35.0, "")
-    credit_reasons(service, settings, 24, 4000, 35, "LOGISTIC", False)
+    credit_score(service, settings, seed(24, 4000, 35), None)
+    credit_decision(service, settings, seed(24.0, 4000.0, 35.0), "")
+    credit_reasons(service, settings, seed(24, 4000, 35), "LOGISTIC", False)
     assert api.paths() == ["POST /v1/predict"]
 
 
 def test_true_is_not_served_the_cached_score_of_1(service, settings, api):
-    credit_score(service, settings, 24, 4000, 35, None)
-    credit_score(service, settings, 24, 4000, 35.0, None)
+    credit_score(service, settings, seed(24, 4000, 35), None)
+    credit_score(service, settings, seed(24, 4000, 35.0), None)
     assert len(api.requests) == 1
-    credit_score(service, settings, 1, 4000, 35, None)
-    credit_score(service, settings, True, 4000, 35, None)
+    credit_score(service, settings, seed(1, 4000, 35), None)
+    credit_score(service, settings, seed(True, 4000, 35), None)
     assert len(api.requests) == 3
     assert api.requests[-1][3]["duration"] is True
 
 
 def test_other_inputs_models_or_servers_are_other_entries(service, api):
     here, there = Settings(api_url=URL), Settings(api_url=URL.replace("5000", "5001"))
-    credit_score(service, here, 24, 4000, 35, None)
-    credit_score(service, here, 24, 4001, 35, None)
-    credit_score(service, here, 24, 4000, 35, "forest")
-    credit_score(service, there, 24, 4000, 35, None)
-    credit_score(service, there, 24, 4000, 35, None)
+    credit_score(service, here, seed(24, 4000, 35), None)
+    credit_score(service, here, seed(24, 4001, 35), None)
+    credit_score(service, here, seed(24, 4000, 35), "forest")
+    credit_score(service, there, seed(24, 4000, 35), None)
+    credit_score(service, there, seed(24, 4000, 35), None)
     assert [url for _, url, _, _ in api.requests] == [f"{URL}/v1/predict"] * 3 + [
         "http://scorer.test:5001/v1/predict"
     ]
@@ -518,20 +547,20 @@ def test_other_inputs_models_or_servers_are_other_entries(service, api):
 def test_after_the_version_ttl_one_health_check_confirms_the_cached_score(
     service, settings, api, clock
 ):
-    credit_score(service, settings, 24, 4000, 35, None)
+    credit_score(service, settings, seed(24, 4000, 35), None)
     clock.now += 16
     for _ in range(3):
-        credit_score(service, settings, 24, 4000, 35, None)
+        credit_score(service, settings, seed(24, 4000, 35), None)
     assert api.paths() == ["POST /v1/predict", "GET /health"]
 
 
 def test_a_retrained_model_is_never_served_from_the_old_versions_entries(
     service, settings, api, clock
 ):
-    credit_score(service, settings, 24, 4000, 35, None)
+    credit_score(service, settings, seed(24, 4000, 35), None)
     api.version = "v2"
     clock.now += 16
-    credit_score(service, settings, 24, 4000, 35, None)
+    credit_score(service, settings, seed(24, 4000, 35), None)
     assert api.paths() == ["POST /v1/predict", "GET /health", "POST /v1/predict"]
     assert (
         service.predict(settings, "logistic", {"duration": 24, "amount": 4000, "age": 35})[
@@ -543,10 +572,10 @@ def test_a_retrained_model_is_never_served_from_the_old_versions_entries(
 
 
 def test_a_reply_with_a_new_version_moves_later_lookups_to_it(service, settings, api):
-    credit_score(service, settings, 24, 4000, 35, None)
+    credit_score(service, settings, seed(24, 4000, 35), None)
     api.version = "v2"
-    credit_score(service, settings, 30, 4000, 35, None)  # new input: sent, answered by v2
-    credit_score(service, settings, 24, 4000, 35, None)  # v1's entry no longer matches
+    credit_score(service, settings, seed(30, 4000, 35), None)  # new input: sent, answered by v2
+    credit_score(service, settings, seed(24, 4000, 35), None)  # v1's entry no longer matches
     assert api.paths() == ["POST /v1/predict"] * 3
 
 
@@ -557,23 +586,23 @@ def test_errors_are_not_cached(service, settings, api):
     )
     for _ in range(2):
         with pytest.raises(UdfError, match="age: must be between 18 and 100"):
-            credit_score(service, settings, 24, 4000, 15, None)
+            credit_score(service, settings, seed(24, 4000, 15), None)
     assert len(api.requests) == 2
 
 
 def test_a_cached_score_needs_the_server_once_the_version_is_stale(service, settings, api, clock):
-    credit_score(service, settings, 24, 4000, 35, None)
+    credit_score(service, settings, seed(24, 4000, 35), None)
     api.fail_with = TransportError("connection refused")
-    assert credit_score(service, settings, 24, 4000, 35, None) == 0.059  # within the TTL
+    assert credit_score(service, settings, seed(24, 4000, 35), None) == 0.059  # within the TTL
     clock.now += 16
     with pytest.raises(UdfError, match=r"^cannot reach CreditScorer"):
-        credit_score(service, settings, 24, 4000, 35, None)
+        credit_score(service, settings, seed(24, 4000, 35), None)
 
 
 def test_clearing_the_cache_makes_the_next_call_ask_again(service, settings, api):
-    credit_score(service, settings, 24, 4000, 35, None)
+    credit_score(service, settings, seed(24, 4000, 35), None)
     assert service.clear() == 1
-    credit_score(service, settings, 24, 4000, 35, None)
+    credit_score(service, settings, seed(24, 4000, 35), None)
     assert api.paths() == ["POST /v1/predict", "POST /v1/predict"]
 
 
@@ -690,8 +719,8 @@ def test_table_columns_follow_the_apis_naming_rules():
 
 
 def test_reasons_come_in_argument_order_with_an_optional_header(service, settings):
-    assert credit_reasons(service, settings, 24, 4000, 35, None, False) == [[-0.2, 0.1, 0.3]]
-    assert credit_reasons(service, settings, 24, 4000, 35, None, True) == [
+    assert credit_reasons(service, settings, seed(24, 4000, 35), None, False) == [[-0.2, 0.1, 0.3]]
+    assert credit_reasons(service, settings, seed(24, 4000, 35), None, True) == [
         ["duration", "amount", "age"],
         [-0.2, 0.1, 0.3],
     ]
