@@ -126,8 +126,11 @@ def _seed(duration: Any, amount: Any, age: Any) -> dict[str, Any]:
 def _seed_cell(work: Callable[[Settings], Any], caller: Any) -> Any:
     """A seed-form cell; a model that needs other features gets told where to go."""
     value = _cell(work, caller)
-    if isinstance(value, str) and value.startswith("#SCORE!") and "is required" in value:
-        return value + _SEED_HINT
+    if isinstance(value, str) and value.startswith("#SCORE! "):
+        parts = value.removeprefix("#SCORE! ").split("; ")
+        missing = [p.split(": ")[0] for p in parts if p.endswith(": is required")]
+        if any(name not in SEED_FEATURES for name in missing):  # not a blank argument
+            return value + _SEED_HINT
     return value
 
 
