@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,6 +132,7 @@ class QueryLog:
         self.log_inputs = log_inputs
         self.retention_days = retention_days
         self.enabled = True  # CREDITSCORER_QUERY_LOG: off writes nothing
+        self.model_dir: Path | None = None  # retrain uploads under it follow the same period
         self._next_purge = 0.0
         self._purging = threading.Lock()
         # SQLite has one writer at a time. Threads of one process queue on this lock and
@@ -182,6 +185,8 @@ class QueryLog:
             return
         try:
             deleted = self.purge_expired()
+            if self.model_dir is not None:
+                purge_expired_uploads(self.model_dir, self.retention_days)
             # A full chunk means more are waiting: come back soon rather than in an hour.
             wait = 1.0 if deleted >= PURGE_CHUNK else PURGE_INTERVAL_S
             self._next_purge = time.monotonic() + wait
@@ -196,6 +201,37 @@ class QueryLog:
             self._purging.release()
 
 
+def purge_expired_uploads(model_dir: Path, retention_days: int, now: float | None = None) -> int:
+    """Delete retrain job folders (``<model>/.jobs/<id>/``) older than the retention period.
+
+    The uploaded training data in them is personal data, like the log's inputs, so it
+    follows ``CREDITSCORER_LOG_RETENTION_DAYS``. A folder's age is its job file's last
+    change (written again when the job ends); a job still running is never touched.
+    Returns how many folders were deleted.
+    """
+    from server import retrain
+
+    if retention_days <= 0:
+        return 0
+    cutoff = (now if now is not None else time.time()) - retention_days * 86400.0
+    deleted = 0
+    for job_dir in Path(model_dir).glob(f"*/{retrain.JOBS_DIR}/*"):
+        if not job_dir.is_dir():
+            continue
+        marker = job_dir / retrain.JOB_FILE
+        try:
+            changed = (marker if marker.exists() else job_dir).stat().st_mtime
+        except OSError:
+            continue
+        name = job_dir.parent.parent.name
+        if changed >= cutoff or retrain._running(Path(model_dir), name, job_dir.name):
+            continue
+        shutil.rmtree(job_dir, ignore_errors=True)
+        deleted += 1
+        log.info("retention: deleted retrain job %s of %s (its uploaded data)", job_dir.name, name)
+    return deleted
+
+
 def init_app(app: Flask) -> None:
     """Make the app's query log and register its hooks (its table is created with the others)."""
     settings = app.extensions["creditscorer.settings"]
@@ -206,6 +242,7 @@ def init_app(app: Flask) -> None:
         settings.log_synchronous_commit,
     )
     querylog.enabled = settings.query_log
+    querylog.model_dir = app.extensions["creditscorer.store"].root
     app.extensions["creditscorer.querylog"] = querylog
     if not settings.query_log:
         return

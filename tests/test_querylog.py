@@ -313,3 +313,24 @@ def test_the_log_takes_the_validated_matrix_from_the_result_and_never_validates_
     (row,) = rows_for(app, prefix)
     summary = orjson.loads(row["summary"])
     assert sorted(summary["features"]) == sorted(APPLICANT)
+
+
+def test_retention_deletes_expired_retrain_uploads_and_keeps_recent_ones(tmp_path):
+    import os
+    import time
+
+    from server.querylog import purge_expired_uploads
+
+    jobs = tmp_path / "logistic" / ".jobs"
+    old, recent = jobs / "20260101T000000Z-aaaaaa", jobs / "20261201T000000Z-bbbbbb"
+    for job in (old, recent):
+        job.mkdir(parents=True)
+        (job / "data.csv").write_text("personal,data\n", encoding="utf-8")
+        (job / "job.json").write_text('{"status": "succeeded"}', encoding="utf-8")
+    long_ago = time.time() - 40 * 86400
+    os.utime(old / "job.json", (long_ago, long_ago))
+    assert purge_expired_uploads(tmp_path, retention_days=30) == 1
+    assert not old.exists()
+    assert (recent / "data.csv").exists()
+    assert purge_expired_uploads(tmp_path, retention_days=0) == 0  # 0 keeps everything
+    assert recent.exists()
