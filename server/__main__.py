@@ -20,6 +20,7 @@ import http.client
 import logging
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -50,7 +51,12 @@ def granian_app():
 def _announce(address: str, host: str, port: str, started: str) -> None:
     deadline = time.monotonic() + ANNOUNCE_TIMEOUT_S
     while time.monotonic() < deadline:
-        connection = http.client.HTTPConnection(host, int(port), timeout=5)
+        if address.startswith("https://"):
+            # Asking itself whether it serves yet: the certificate is checked by clients.
+            context = ssl._create_unverified_context()  # noqa: S323
+            connection = http.client.HTTPSConnection(host, int(port), timeout=5, context=context)
+        else:
+            connection = http.client.HTTPConnection(host, int(port), timeout=5)
         try:
             connection.request("GET", "/health")
             reply = connection.getresponse()
@@ -91,7 +97,9 @@ def _serve_granian(args: argparse.Namespace) -> int:
     port = args.port or _free_port(args.host)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     probe = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(args.host, args.host)  # noqa: S104
-    os.environ[_ANNOUNCE] = f"http://{shown}:{port} {probe} {port} {started}"
+    scheme = "https" if args.cert else "http"
+    os.environ[_ANNOUNCE] = f"{scheme}://{shown}:{port} {probe} {port} {started}"
+    tls = {"ssl_cert": Path(args.cert), "ssl_key": Path(args.key)} if args.cert else {}
     server = Granian(
         "server.__main__:granian_app",
         factory=True,
@@ -101,12 +109,19 @@ def _serve_granian(args: argparse.Namespace) -> int:
         workers=args.workers,
         blocking_threads=args.threads,
         log_level=LogLevels.warning,
+        **tls,
     )
     server.serve()
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if bool(args.cert) != bool(args.key):
+        print("error: --cert and --key go together", file=sys.stderr)
+        return 2
+    if args.cert and args.server != "granian":
+        print("error: --cert/--key need --server granian (waitress has no TLS)", file=sys.stderr)
+        return 2
     if args.server == "granian":
         return _serve_granian(args)
     started = time.perf_counter()
@@ -199,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="granian worker processes (default 1)"
     )
+    parser.add_argument(
+        "--cert",
+        default=None,
+        help="TLS certificate (PEM) to serve HTTPS, e.g. for the Office add-in",
+    )
+    parser.add_argument("--key", default=None, help="the certificate's private key (PEM)")
     commands = parser.add_subparsers(dest="command", metavar="{keys}", help="serve when omitted")
     keys_parser = commands.add_parser("keys", help="manage API keys")
     keys_parser.add_argument(

@@ -171,3 +171,27 @@ def test_the_custom_functions_run_in_node_against_a_real_server(live_server):
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert re.search(r"^# pass [1-9]", result.stdout, re.M)
     assert re.search(r"^# fail 0$", result.stdout, re.M)
+
+
+def test_over_tls_the_manifest_names_https_urls_that_all_resolve(server_factory, tmp_path):
+    import requests
+
+    openssl = shutil.which("openssl")
+    require_part(openssl is not None, "openssl is not installed (apt-get install openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server = server_factory(args=["--cert", str(cert), "--key", str(key)])
+    assert server.url.startswith("https://127.0.0.1:")
+    manifest = requests.get(server.url + "/addin/manifest.xml", verify=str(cert), timeout=30)
+    urls = _manifest_urls(manifest.text)
+    assert f"{server.url}/addin/taskpane.html" in urls
+    for url in sorted(urls - {server.url}):
+        assert requests.get(url, verify=str(cert), timeout=30).status_code == 200, url
