@@ -186,7 +186,10 @@ class QueryLog:
         try:
             deleted = self.purge_expired()
             if self.model_dir is not None:
-                purge_expired_uploads(self.model_dir, self.retention_days)
+                try:
+                    purge_expired_uploads(self.model_dir, self.retention_days)
+                except OSError:
+                    log.exception("retention: could not purge retrain uploads; will retry")
             # A full chunk means more are waiting: come back soon rather than in an hour.
             wait = 1.0 if deleted >= PURGE_CHUNK else PURGE_INTERVAL_S
             self._next_purge = time.monotonic() + wait
