@@ -245,7 +245,7 @@ FAIRNESS_GROUPS: list[dict[str, Any]] = [
 SEED_LIMITATIONS = (
     "Three predictors (duration, amount, age) carry little of the credit risk in this data: "
     "cross-validated ROC AUC is about 0.6, far below the full-attribute models "
-    "(logistic_full, boosting_full) that use the account, history and savings attributes. "
+    "(logistic_full, forest_full) that use the account, history and savings attributes. "
     "Scores rank applicants only weakly, and on the hold-out split their expected UCI cost "
     "is close to, or worse than, declining every applicant (see baselines); use them as one "
     "input to a human decision, never alone. Trained on 1,000 West German applicants from "
