@@ -1543,7 +1543,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["machine"] = machine_info()
     results["git"] = git_state()
     results["load_start"] = load_average()
-    with tempfile.TemporaryDirectory(prefix="creditscorer-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="cs-bench-") as tmp:
         work = Path(tmp)
         model_dir, results["models_note"] = prepare_models(args, plan, work)
         env = {k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"}

@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows seeded for the stats")
     parser.add_argument("--model-dir", type=Path, default=None)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="creditscorer-bench-log-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="cs-bench-log-") as tmp:
         model_dir = args.model_dir
         if model_dir is None:
             from training import train_all
