@@ -25,9 +25,6 @@ __all__ = ["create_app"]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
-# The models `python -m training ensure` trains into an empty store (names only: the
-# server does not import the training code).
-BUILT_IN_MODELS = ("logistic", "forest", "logistic_full", "forest_full")
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
@@ -39,9 +36,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     logging.getLogger("creditscorer").setLevel(settings.log_level.upper())
 
     model_dir = settings.model_dir or Path(app.instance_path) / "models"
-    if settings.train_if_missing:
-        _train_missing_models(model_dir)
     store = ModelStore(model_dir, threads=settings.onnx_threads)
+    if settings.train_if_missing and not store.names():
+        _train_built_in_models(model_dir)
     store.load_all()  # a broken or tampered artifact stops the start, not the first request
     app.extensions["creditscorer.settings"] = settings
     app.extensions["creditscorer.store"] = store
@@ -77,18 +74,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     return app
 
 
-def _train_missing_models(model_dir: Path) -> None:
-    """Train the built-in models that the store lacks, in a child process.
+def _train_built_in_models(model_dir: Path) -> None:
+    """Fill an empty store with the built-in models, in a child process.
 
-    The server never imports the training code (scikit-learn and friends); a fresh
-    checkout gets its models from ``python -m training ensure``, which prints what it
-    does and returns at once when every model is there.
+    Only an empty store: one that already serves a team's own models is left as it is
+    (the German Credit models are not forced into it). The server never imports the
+    training code (scikit-learn and friends); ``python -m training ensure`` prints what
+    it does.
     """
     import os
     import subprocess
 
-    if all((Path(model_dir) / name / "CURRENT").is_file() for name in BUILT_IN_MODELS):
-        return
     root = str(Path(__file__).resolve().parent.parent)
     paths = [root, os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}

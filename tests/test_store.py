@@ -86,3 +86,21 @@ def test_a_model_folder_added_or_removed_is_seen_without_restart(store_copy):
     assert "logistic_copy" not in model_store.names()
     with pytest.raises(UnknownModelError):
         model_store.get("logistic_copy")
+
+
+def test_a_server_on_a_store_of_its_own_models_trains_nothing_into_it(store_copy, tmp_path):
+    """Start-up trains the built-in models only into an empty store, never beside a team's."""
+    from server import create_app
+
+    for name in ("forest", "logistic_full", "forest_full"):
+        shutil.rmtree(store_copy / name)
+    app = create_app(
+        model_dir=store_copy,
+        train_if_missing=True,
+        database_url=f"sqlite:///{tmp_path / 'log.sqlite3'}",
+    )
+    try:
+        assert app.extensions["creditscorer.store"].names() == ["logistic"]
+        assert sorted(p.name for p in store_copy.iterdir()) == ["logistic"]
+    finally:
+        app.extensions["creditscorer.db"].dispose()
