@@ -107,10 +107,10 @@ def server_side_cost(model_dir: Path, database_url: str, n: int) -> None:
         finally:
             spent["describe"].append(time.perf_counter() - started)
 
-    def timed_write(self, row):
+    def timed_write(self, row, detail=None):
         started = time.perf_counter()
         try:
-            return original_write(self, row)
+            return original_write(self, row, detail)
         finally:
             spent["write"].append(time.perf_counter() - started)
 

@@ -75,6 +75,8 @@ query_log = sa.Table(
     sa.Column("inputs", sa.Text),  # JSON; None when CREDITSCORER_LOG_INPUTS is off
     sa.Column("outputs", sa.Text),  # JSON: the scores and decisions, or the problem reply
     sa.Column("summary", sa.Text),  # JSON: score and feature bin counts for the statistics
+    sa.Column("body_sha256", sa.String(64)),  # hex digest of the request body as received
+    sa.Column("detail_key", sa.String(32)),  # the query_log_detail row holding inputs/outputs
     # One index, chosen for the write path as much as for reads: every index costs each
     # insert another page in the WAL. Statistics, totals and the retention purge all read a
     # time window, and the index covers every column they read, so a window is one range
@@ -93,6 +95,22 @@ query_log = sa.Table(
         "model_version",
         "summary",
     ),
+)
+
+
+# A big batch's inputs and outputs, compressed, one row per request, out of the main table
+# so that the log's pages stay small. ``detail_key`` is made by the app (uuid4 hex) and
+# stored in both rows, so the insert needs no RETURNING; ``created_at`` is the main row's,
+# so the retention purge removes both together. No foreign key: it would only order the
+# inserts and the purge, and cost every insert a lookup.
+query_log_detail = sa.Table(
+    "query_log_detail",
+    db.metadata,
+    sa.Column("detail_key", sa.String(32), primary_key=True),
+    sa.Column("created_at", sa.DateTime(), nullable=False),  # the same as the main row's
+    sa.Column("encoding", sa.String(32), nullable=False),  # how ``data`` is written
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Index("ix_query_log_detail_created_at", "created_at"),
 )
 
 
@@ -150,20 +168,30 @@ class QueryLog:
         self._postgres = engine.dialect.name == "postgresql"
         self._async_commit = self._postgres and not synchronous_commit
 
-    def write(self, row: dict[str, Any]) -> None:
-        """Insert one row and commit; raises ``SQLAlchemyError`` when the database refuses."""
+    def write(self, row: dict[str, Any], detail: dict[str, Any] | None = None) -> None:
+        """Insert a log row (and its ``query_log_detail`` row, if any) in one transaction.
+
+        Raises ``SQLAlchemyError`` when the database refuses either; then neither is kept.
+        """
         if not self._postgres:
             with self._writing, self.engine.begin() as connection:
+                if detail is not None:
+                    connection.execute(query_log_detail.insert(), detail)
                 connection.execute(query_log.insert(), row)
             return
-        with self.engine.connect() as pooled:
-            connection = pooled.execution_options(isolation_level="AUTOCOMMIT")
+        with self.engine.connect() as connection:
+            if detail is None:  # one statement: autocommit, no BEGIN and COMMIT round trips
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             info = connection.connection.info
             wanted = "off" if self._async_commit else "on"
             if info.get(_SYNCHRONOUS_COMMIT) != wanted:
                 connection.exec_driver_sql(f"SET synchronous_commit TO {wanted}")
-                info[_SYNCHRONOUS_COMMIT] = wanted
+            if detail is not None:
+                connection.execute(query_log_detail.insert(), detail)
             connection.execute(query_log.insert(), row)
+            if detail is not None:
+                connection.commit()
+            info[_SYNCHRONOUS_COMMIT] = wanted  # a SET in a transaction lasts once committed
 
     def purge_expired(self, now: datetime | None = None, chunk: int = PURGE_CHUNK) -> int:
         """Delete up to ``chunk`` rows older than the retention period; return how many."""
@@ -345,6 +373,8 @@ def _essentials(scoring: ScoringRecord, response: Response) -> dict[str, Any]:
         "inputs": None,
         "outputs": None,
         "summary": None,
+        "body_sha256": None,
+        "detail_key": None,
     }
 
 
