@@ -36,9 +36,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from devtools.lo_driver import LibreOffice, libreoffice_available  # noqa: E402
+from devtools.server_process import start_server  # noqa: E402
 from excel.build import WORKBOOK_PATH, build  # noqa: E402
-from excel.lo_driver import LibreOffice, libreoffice_available  # noqa: E402
-from server.process import start_server  # noqa: E402
 
 PHASES = ("PhaseBuild", "PhaseHttp", "PhaseParse", "PhaseWrite")
 PHASE_LABELS = {

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from server.process import PROJECT_ROOT, ServerProcess, start_server
+from devtools.server_process import PROJECT_ROOT, ServerProcess, start_server
 
 __all__ = ["PROJECT_ROOT", "STRICT_ENV", "ServerProcess", "require_part", "start_server", "strict"]
 

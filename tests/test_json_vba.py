@@ -20,8 +20,8 @@ import shutil
 import pytest
 from support import require_part
 
+from devtools.lo_driver import LibreOffice, libreoffice_available
 from excel import build
-from excel.lo_driver import LibreOffice, libreoffice_available
 
 pytestmark = [pytest.mark.libreoffice, pytest.mark.slow]
 

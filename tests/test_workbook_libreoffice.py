@@ -30,7 +30,7 @@ import requests
 from support import PROJECT_ROOT, require_part
 from workbook_support import BUTTONS, NAMED_CELLS, WORKBOOK_PATH
 
-from excel.lo_driver import LibreOffice, LibreOfficeError, libreoffice_available
+from devtools.lo_driver import LibreOffice, LibreOfficeError, libreoffice_available
 
 pytestmark = [pytest.mark.libreoffice, pytest.mark.slow]
 

@@ -1,6 +1,6 @@
 """Render a picture of each sheet of the workbook, after clicking its buttons, for the README.
 
-Run ``python -m excel.render_sheets`` (needs soffice, python3-uno and pdftoppm). It starts
+Run ``python -m devtools.render_sheets`` (needs soffice, python3-uno and pdftoppm). It starts
 the real server on 127.0.0.1 (quick-trained models in a temporary folder, or
 ``--model-dir``), opens a copy of the committed workbook in headless LibreOffice, clicks
 "Test connection", "Score applicant" and "Score table", exports each sheet as a one-page
@@ -16,9 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from devtools.lo_driver import LibreOffice
+from devtools.server_process import start_server
 from excel.build import WORKBOOK_PATH
-from excel.lo_driver import LibreOffice
-from server.process import start_server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_DIR = PROJECT_ROOT / "docs" / "img"
@@ -119,7 +119,7 @@ def _export(lo: LibreOffice, doc: str, sheet: str, address: str, pdf: Path, targ
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: train quick models unless --model-dir is given, then render."""
-    parser = argparse.ArgumentParser(prog="python -m excel.render_sheets", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.render_sheets", description=__doc__)
     parser.add_argument("--model-dir", type=Path, help="a trained model store to use")
     parser.add_argument("--out", type=Path, default=IMAGE_DIR, help="folder for the PNGs")
     args = parser.parse_args(argv)

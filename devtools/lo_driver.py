@@ -3,7 +3,7 @@
 LibreOffice's UNO bridge works from Debian's own ``/usr/bin/python3`` (it has the ``uno``
 module), not from the project's virtual environment. So this file has two halves:
 
-- ``python3 excel/lo_driver.py serve`` (under ``/usr/bin/python3``) starts ``soffice`` with a
+- ``python3 devtools/lo_driver.py serve`` (under ``/usr/bin/python3``) starts ``soffice`` with a
   fresh profile in a temporary folder, connects to it, and then answers one JSON command
   per line on stdin with one JSON reply per line on stdout (open a workbook, set cells,
   run a macro, read cells, list buttons, save a copy).
@@ -511,5 +511,5 @@ if __name__ == "__main__":
             Path(sys.argv[sys.argv.index("--profile") + 1]) if "--profile" in sys.argv else None
         )
         sys.exit(serve(chosen, folder))
-    print("usage: /usr/bin/python3 excel/lo_driver.py serve [--locale de-DE]", file=sys.stderr)
+    print("usage: /usr/bin/python3 devtools/lo_driver.py serve [--locale de-DE]", file=sys.stderr)
     sys.exit(2)
