@@ -59,6 +59,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from devtools.server_process import stop_process, worker_pids  # noqa: E402
+
 HOST = "127.0.0.1"
 MODELS = ("logistic", "forest")
 FEATURES = ("duration", "amount", "age")
@@ -175,11 +177,7 @@ class Child:
 
     def worker_pids(self) -> list[int]:
         """The master's child processes (gunicorn workers); empty for a single process."""
-        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
-        try:
-            return [int(p) for p in path.read_text().split()]
-        except (OSError, ValueError):
-            return []
+        return worker_pids(self.pid)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -189,16 +187,7 @@ class Child:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
-        # Workers left behind by a master that died abruptly share its process group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
+        stop_process(self.process, timeout)  # and the workers in its process group
         self._log.close()
         if self in Child.registry:
             Child.registry.remove(self)

@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import queue
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,6 +41,11 @@ from urllib.parse import urlsplit
 import orjson
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:  # run as ``python bench/load_test.py``
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+from devtools.server_process import ServerProcess, start_process  # noqa: E402
+
 GUNICORN_CONFIG = PROJECT_ROOT / "deploy" / "gunicorn.conf.py"
 START_TIMEOUT_S = 120.0
 
@@ -231,39 +234,11 @@ def run_load(
     return LoadReport(finished, elapsed, run_id, stopped_early=len(finished) < total)
 
 
-@dataclass
-class Gunicorn:
-    """A running gunicorn master on 127.0.0.1 and what it printed."""
-
-    url: str
-    process: subprocess.Popen
-    output: list[str]
-    reader: threading.Thread
-
-    def worker_pids(self) -> list[int]:
-        """The master's live worker processes (its children, read from /proc)."""
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(p) for p in path.read_text().split()]
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
-        self.reader.join(timeout=timeout)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
 @contextmanager
 def gunicorn_server(
     env: dict[str, str], workers: int = 2, threads: int | None = None
-) -> Iterator[Gunicorn]:
+) -> Iterator[ServerProcess]:
     """Start gunicorn with ``deploy/gunicorn.conf.py`` on a free port; stop it afterwards."""
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     command = [
         sys.executable,
         "-m",
@@ -277,52 +252,22 @@ def gunicorn_server(
     ]
     if threads is not None:
         command += ["--threads", str(threads)]
-    process = subprocess.Popen(
-        [*command, "server.wsgi:app"],
-        cwd=PROJECT_ROOT,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-    output: list[str] = []
 
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            lines.put(line)
-        lines.put(None)
+    def ready(output: list[str]) -> str | None:
+        """The address once gunicorn listens and has booted every worker."""
+        found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", "".join(output))
+        booted = sum("Booting worker" in line for line in output)
+        return found.group(1) if found and booted >= workers else None
 
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    server = None
-    booted = 0
-    url = None
     deadline = time.monotonic() + START_TIMEOUT_S
+    server = start_process(
+        [*command, "server.wsgi:app"], env, ready, name="gunicorn", timeout=START_TIMEOUT_S
+    )
     try:
-        while time.monotonic() < deadline and (url is None or booted < workers):
-            try:
-                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", line)
-            if found:
-                url = found.group(1)
-            if "Booting worker" in line:
-                booted += 1
-        if url is None or booted < workers:
-            raise RuntimeError("gunicorn did not start:\n" + "".join(output))
-        server = Gunicorn(url, process, output, reader)
-        _wait_healthy(url, deadline)
+        _wait_healthy(server.url, deadline)
         yield server
     finally:
-        if server is None:
-            server = Gunicorn(url or "", process, output, reader)
-        server.stop()
+        server.stop(timeout=30.0)
 
 
 def _wait_healthy(url: str, deadline: float) -> None:
@@ -383,7 +328,9 @@ def check_log(database_url: str, report: LoadReport) -> LogCheck:
     )
 
 
-def kill_one_worker_midway(server: Gunicorn, total: int, at: float = 0.4) -> Callable[[int], None]:
+def kill_one_worker_midway(
+    server: ServerProcess, total: int, at: float = 0.4
+) -> Callable[[int], None]:
     """An ``on_progress`` hook that sends SIGKILL to one worker once ``at`` of the load is done."""
     fired = threading.Event()
     killed: list[int] = []

@@ -1,9 +1,11 @@
-"""Run ``python -m server`` as a child process on 127.0.0.1 and wait for its address.
+"""Run a server as a child process on 127.0.0.1 and wait for its address.
 
-Shared by the tests, the benchmarks and the sheet renderer: the server prints
-``CreditScorer listening on http://HOST:PORT`` once it serves (``--port 0`` picks a free
-port), and its output is read to the end by a thread so that a chatty server can never
-block on a full pipe.
+Shared by the tests, the benchmarks and the sheet renderer. ``start_server`` runs
+``python -m server``, which prints ``CreditScorer listening on http://HOST:PORT`` once it
+serves (``--port 0`` picks a free port); ``start_process`` runs any command and asks a
+``ready`` function of the output so far for the address (gunicorn's "Listening at:").
+The output is read to the end by a thread so that a chatty server can never block on a
+full pipe, and ``stop_process`` ends a server and whatever workers it left behind.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +30,7 @@ START_TIMEOUT = 60.0
 
 @dataclass
 class ServerProcess:
-    """A real ``python -m server`` process on 127.0.0.1 and a random free port."""
+    """A real server process on 127.0.0.1 (a random free port) and what it printed."""
 
     url: str
     process: subprocess.Popen
@@ -35,18 +38,16 @@ class ServerProcess:
     reader: threading.Thread | None = None
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
-        _kill_group(self.process)
+        stop_process(self.process, timeout)
         if self.reader is not None:
             self.reader.join(timeout=timeout)
         if self.process.stdout is not None:
             self.process.stdout.close()
+
+    def worker_pids(self) -> list[int]:
+        """The server's live child processes (gunicorn's or granian's workers), from /proc;
+        empty for a single process or where /proc is not there."""
+        return worker_pids(self.process.pid)
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return requests.get(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
@@ -55,25 +56,64 @@ class ServerProcess:
         return requests.post(self.url + path, timeout=kwargs.pop("timeout", 60), **kwargs)
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    """Worker processes (granian's, gunicorn's) share the server's process group: end any
-    that outlived it, so that none keeps a port or a database file open."""
+def worker_pids(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux's /proc); empty when it cannot be read."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; then end the process group, for the workers
+    (granian's, gunicorn's) that share it and outlived their master, so that none keeps a
+    port or a database file open. Needs the process started with ``start_new_session``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
     if hasattr(os, "killpg"):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def listening_url(output: list[str]) -> str | None:
+    """The address ``python -m server`` prints once it serves, or None before that."""
+    if output and "listening on " in output[-1]:
+        return output[-1].split("listening on ", 1)[1].split()[0]
+    return None
+
+
 def start_server(env: dict[str, str], args: list[str] | None = None) -> ServerProcess:
-    """Start the server as a child process and wait until it prints its address."""
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    """Start ``python -m server`` as a child process and wait until it prints its address."""
+    command = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0"]
+    return start_process([*command, *(args or [])], env, listening_url, name="the server")
+
+
+def start_process(
+    command: list[str],
+    env: dict[str, str],
+    ready: Callable[[list[str]], str | None],
+    *,
+    name: str,
+    timeout: float = START_TIMEOUT,
+) -> ServerProcess:
+    """Start ``command`` in the project folder, in its own process group, with ``env`` over
+    this process's environment; after each line it prints, ``ready(lines so far)`` gives
+    its URL once it serves. A process that exits or takes longer than ``timeout`` is
+    stopped, and RuntimeError carries what ``name`` printed."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0", *(args or [])],
+        command,
         cwd=PROJECT_ROOT,
-        env=full_env,
+        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=hasattr(os, "killpg"),  # its own process group, for _kill_group
+        start_new_session=hasattr(os, "killpg"),  # its own process group, for stop_process
     )
     lines: queue.Queue[str | None] = queue.Queue()
     output: list[str] = []
@@ -87,7 +127,9 @@ def start_server(env: dict[str, str], args: list[str] | None = None) -> ServerPr
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
-    deadline = time.monotonic() + START_TIMEOUT
+    server = ServerProcess(url="", process=process, output=output, reader=reader)
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
     while time.monotonic() < deadline:
         try:
             line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
@@ -95,13 +137,10 @@ def start_server(env: dict[str, str], args: list[str] | None = None) -> ServerPr
             break
         if line is None:
             break
-        if "listening on " in line:
-            url = line.split("listening on ", 1)[1].split()[0]
-            return ServerProcess(url=url, process=process, output=output, reader=reader)
-    process.kill()
-    process.wait(timeout=10)
-    _kill_group(process)
-    reader.join(timeout=10)
-    if process.stdout is not None:
-        process.stdout.close()
-    raise RuntimeError("the server did not start:\n" + "".join(output))
+        seen.append(line)
+        url = ready(seen)
+        if url is not None:
+            server.url = url
+            return server
+    server.stop()
+    raise RuntimeError(f"{name} did not start:\n" + "".join(output))
