@@ -37,6 +37,9 @@ class Settings:
     log_inputs: bool = True  # include the applicants' feature values (personal data) in that row
     log_retention_days: int = 90  # rows older than this are deleted; 0 keeps them forever
     log_synchronous_commit: bool = False  # PostgreSQL: wait for the WAL flush (see querylog)
+    # A request whose inputs + outputs JSON is above this (64 KiB: about 950 rows of a
+    # three-feature model) has them compressed into query_log_detail (see querylog).
+    log_detail_bytes: int = 64 * 1024
     stats_window_hours: int = 24  # the window of /v1/stats and /dashboard when none is given
 
     @classmethod

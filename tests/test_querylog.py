@@ -13,7 +13,7 @@ import orjson
 import sqlalchemy as sa
 
 from server import create_app
-from server.querylog import QueryLog, query_log, querylog_of, utcnow
+from server.querylog import QueryLog, query_log, query_log_detail, querylog_of, utcnow
 
 APPLICANT = {"duration": 24, "amount": 4000, "age": 35}
 
@@ -334,3 +334,260 @@ def test_retention_deletes_expired_retrain_uploads_and_keeps_recent_ones(tmp_pat
     assert (recent / "data.csv").exists()
     assert purge_expired_uploads(tmp_path, retention_days=0) == 0  # 0 keeps everything
     assert recent.exists()
+
+
+def big_batch(n: int, bad: set[int]) -> bytes:
+    """A JSON batch of ``n`` applicants (with an ``id`` echoed back); rows in ``bad`` fail."""
+    rows = [
+        [f"A-{i}", 6 + i % 60, "abc" if i in bad else 500 + 7 * i % 15000, 19 + i % 56]
+        for i in range(n)
+    ]
+    return orjson.dumps({"columns": ["id", "duration", "amount", "age"], "rows": rows})
+
+
+def read_back(app, row: dict) -> dict:
+    from server.querylog import read_detail
+
+    detail = read_detail(app.extensions["creditscorer.db"], row["detail_key"])
+    assert detail is not None
+    return detail
+
+
+def test_a_big_batch_keeps_counts_summary_and_digest_inline_and_its_rows_compressed_aside(
+    make_app,
+):
+    import hashlib
+
+    app = make_app()  # the default threshold, 64 KiB: 3,000 rows are about 200 KiB of JSON
+    assert querylog_of(app).detail_bytes == 64 * 1024
+    prefix = f"big{uuid.uuid4().hex[:8]}"
+    bad = {5, 1234, 2999}
+    body = big_batch(3000, bad)
+    reply = app.test_client().post(
+        "/v1/predict/batch",
+        data=body,
+        content_type="application/json",
+        headers={"X-Request-ID": prefix},
+    )
+    assert reply.status_code == 200
+    (row,) = rows_for(app, prefix)
+    assert row["inputs"] is None
+    assert row["outputs"] is None
+    assert (row["row_count"], row["rows_failed"]) == (3000, 3)
+    decisions = [r[reply.json["columns"].index("decision")] for r in reply.json["rows"]]
+    assert row["approved"] == decisions.count("approve") > 0
+    assert row["declined"] == decisions.count("decline") > 0
+    assert sum(count for _, count in orjson.loads(row["summary"])["score"]) == 2997
+    assert row["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert len(row["detail_key"]) == 32
+
+    detail = read_back(app, row)
+    columns = reply.json["columns"]
+    answered = {name: [r[columns.index(name)] for r in reply.json["rows"]] for name in columns}
+    assert detail["outputs"]["probability_default"] == answered["probability_default"]
+    assert detail["outputs"]["decision"] == answered["decision"]
+    errors = {str(i): e for i, e in enumerate(answered["error"]) if e is not None}
+    assert sorted(errors) == sorted(str(i) for i in bad)
+    assert detail["outputs"]["errors"] == errors
+    sent = orjson.loads(body)["rows"]
+    assert detail["inputs"] == {
+        "duration": [r[1] for r in sent],
+        "amount": [r[2] for r in sent],
+        "age": [r[3] for r in sent],
+    }
+    with app.extensions["creditscorer.db"].connect() as connection:
+        stored = connection.execute(
+            sa.select(query_log_detail).where(query_log_detail.c.detail_key == row["detail_key"])
+        ).one()
+    assert stored.created_at == row["created_at"]  # so the purge removes both together
+    assert stored.encoding == "zstd+json"
+    assert len(stored.data) < len(orjson.dumps(detail)) / 2  # compressed
+
+
+def test_a_small_batch_and_a_single_score_stay_inline_with_their_digest(make_app):
+    import hashlib
+
+    app = make_app()
+    prefix = f"sm{uuid.uuid4().hex[:8]}"
+    body = big_batch(20, {3})
+    client = app.test_client()
+    client.post(
+        "/v1/predict/batch",
+        data=body,
+        content_type="application/json",
+        headers={"X-Request-ID": prefix + "-1"},
+    )
+    single = orjson.dumps(APPLICANT)
+    client.post(
+        "/v1/predict",
+        data=single,
+        content_type="application/json",
+        headers={"X-Request-ID": prefix + "-2"},
+    )
+    client.get(
+        "/v1/predict?duration=24&amount=4000&age=35", headers={"X-Request-ID": prefix + "-3"}
+    )
+    batch, one, query = rows_for(app, prefix)
+    assert batch["detail_key"] is None
+    assert orjson.loads(batch["inputs"])["duration"] == [r[1] for r in orjson.loads(body)["rows"]]
+    assert "3" in orjson.loads(batch["outputs"])["errors"]
+    assert batch["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert one["detail_key"] is None
+    assert orjson.loads(one["inputs"]) == APPLICANT
+    assert one["body_sha256"] == hashlib.sha256(single).hexdigest()
+    assert query["body_sha256"] is None  # a GET has no body
+    with app.extensions["creditscorer.db"].connect() as connection:
+        keys = connection.execute(sa.select(query_log_detail.c.detail_key)).scalars().all()
+    assert batch["detail_key"] not in keys
+
+
+def test_the_threshold_is_a_setting_and_the_detail_follows_it(make_app):
+    app = make_app(log_detail_bytes=300)
+    prefix = f"th{uuid.uuid4().hex[:8]}"
+    client = app.test_client()
+    client.post(
+        "/v1/predict/batch",
+        data=big_batch(20, set()),
+        content_type="application/json",
+        headers={"X-Request-ID": prefix + "-1"},
+    )
+    client.post("/v1/predict", json=APPLICANT, headers={"X-Request-ID": prefix + "-2"})
+    batch, one = rows_for(app, prefix)
+    assert batch["detail_key"] is not None
+    assert batch["outputs"] is None
+    assert len(read_back(app, batch)["outputs"]["decision"]) == 20
+    assert one["detail_key"] is None
+    assert one["outputs"] is not None
+
+
+def test_without_logged_inputs_the_detail_holds_no_inputs_either(make_app):
+    app = make_app(log_inputs=False, log_detail_bytes=1024)
+    prefix = f"ni{uuid.uuid4().hex[:8]}"
+    body = big_batch(500, set())
+    reply = app.test_client().post(
+        "/v1/predict/batch",
+        data=body,
+        content_type="application/json",
+        headers={"X-Request-ID": prefix},
+    )
+    (row,) = rows_for(app, prefix)
+    assert row["inputs"] is None
+    assert row["detail_key"] is not None
+    detail = read_back(app, row)
+    assert detail["inputs"] is None
+    assert len(detail["outputs"]["probability_default"]) == len(reply.json["rows"]) == 500
+    with app.extensions["creditscorer.db"].connect() as connection:
+        data = connection.execute(
+            sa.select(query_log_detail.c.data).where(
+                query_log_detail.c.detail_key == row["detail_key"]
+            )
+        ).scalar_one()
+    import zstandard
+
+    assert b"duration" not in zstandard.ZstdDecompressor().decompress(data)
+
+
+def test_an_unknown_detail_key_reads_as_none(make_app):
+    from server.querylog import read_detail
+
+    app = make_app()
+    assert read_detail(app.extensions["creditscorer.db"], uuid.uuid4().hex) is None
+
+
+def test_if_either_row_cannot_be_written_neither_is_kept_and_the_client_gets_503(make_app):
+    app = make_app(log_detail_bytes=1024)
+    engine = app.extensions["creditscorer.db"]
+    prefix = f"tx{uuid.uuid4().hex[:8]}"
+    refused = f"{prefix}-refused"
+    # The detail row is inserted first; the main row after it is refused by the database.
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                f"ALTER TABLE query_log ADD CONSTRAINT refuse_{prefix} "
+                f"CHECK (request_id <> '{refused}')"
+            )
+        else:
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER refuse_{prefix} BEFORE INSERT ON query_log "
+                f"WHEN NEW.request_id = '{refused}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+    with engine.connect() as connection:
+        before = connection.execute(sa.select(sa.func.count()).select_from(query_log_detail))
+        details_before = before.scalar_one()
+    client = app.test_client()
+    try:
+        lost = client.post(
+            "/v1/predict/batch",
+            data=big_batch(500, set()),
+            content_type="application/json",
+            headers={"X-Request-ID": refused},
+        )
+        kept = client.post(
+            "/v1/predict/batch",
+            data=big_batch(500, set()),
+            content_type="application/json",
+            headers={"X-Request-ID": f"{prefix}-kept"},
+        )
+    finally:
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"ALTER TABLE query_log DROP CONSTRAINT refuse_{prefix}")
+            else:
+                connection.exec_driver_sql(f"DROP TRIGGER refuse_{prefix}")
+    assert lost.status_code == 503
+    assert "rows" not in lost.json
+    assert kept.status_code == 200
+    (row,) = rows_for(app, prefix)
+    assert row["request_id"] == f"{prefix}-kept"
+    with engine.connect() as connection:
+        after = connection.execute(sa.select(sa.func.count()).select_from(query_log_detail))
+        assert after.scalar_one() == details_before + 1  # the refused request's was rolled back
+    assert len(read_back(app, row)["outputs"]["decision"]) == 500
+
+
+def test_retention_deletes_expired_detail_rows_and_keeps_fresh_ones(make_app):
+    from server.querylog import read_detail
+
+    app = make_app(log_retention_days=30)
+    querylog = querylog_of(app)
+    engine = app.extensions["creditscorer.db"]
+    now = utcnow()
+    keys = {days: uuid.uuid4().hex for days in (400, 31, 29, 0)}
+    with engine.begin() as connection:
+        for days, key in keys.items():
+            created = now - timedelta(days=days)
+            connection.execute(
+                query_log_detail.insert(),
+                {"detail_key": key, "created_at": created, "encoding": "zstd+json", "data": b"x"},
+            )
+            connection.execute(
+                query_log.insert(),
+                {
+                    "created_at": created,
+                    "request_id": f"rd-{key}",
+                    "route": "POST /v1/predict/batch",
+                    "status": 200,
+                    "row_count": 1000,
+                    "rows_failed": 0,
+                    "approved": 1000,
+                    "declined": 0,
+                    "latency_ms": 1.0,
+                    "detail_key": key,
+                },
+            )
+    # Chunks of one: each call deletes one main row and one detail row, oldest or not.
+    assert querylog.purge_expired(now=now, chunk=1, detail_chunk=1) >= 2
+    querylog.purge_expired(now=now, chunk=1, detail_chunk=1)
+    while querylog.purge_expired(now=now, chunk=1, detail_chunk=1):
+        pass
+    with engine.connect() as connection:
+        left = set(
+            connection.execute(
+                sa.select(query_log_detail.c.detail_key).where(
+                    query_log_detail.c.detail_key.in_(keys.values())
+                )
+            ).scalars()
+        )
+    assert left == {keys[29], keys[0]}
+    assert read_detail(engine, keys[400]) is None
+    assert sorted(r["detail_key"] for r in rows_for(app, "rd-")) == sorted([keys[29], keys[0]])
