@@ -552,6 +552,7 @@ def test_retention_deletes_expired_detail_rows_and_keeps_fresh_ones(make_app):
     querylog = querylog_of(app)
     engine = app.extensions["creditscorer.db"]
     now = utcnow()
+    prefix = f"rd{uuid.uuid4().hex[:8]}-"
     keys = {days: uuid.uuid4().hex for days in (400, 31, 29, 0)}
     with engine.begin() as connection:
         for days, key in keys.items():
@@ -564,7 +565,7 @@ def test_retention_deletes_expired_detail_rows_and_keeps_fresh_ones(make_app):
                 query_log.insert(),
                 {
                     "created_at": created,
-                    "request_id": f"rd-{key}",
+                    "request_id": f"{prefix}{key}",
                     "route": "POST /v1/predict/batch",
                     "status": 200,
                     "row_count": 1000,
@@ -590,4 +591,4 @@ def test_retention_deletes_expired_detail_rows_and_keeps_fresh_ones(make_app):
         )
     assert left == {keys[29], keys[0]}
     assert read_detail(engine, keys[400]) is None
-    assert sorted(r["detail_key"] for r in rows_for(app, "rd-")) == sorted([keys[29], keys[0]])
+    assert sorted(r["detail_key"] for r in rows_for(app, prefix)) == sorted([keys[29], keys[0]])
