@@ -8,8 +8,9 @@ library's own object) is loaded only on request, to cross-check the ONNX export.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ class BatchResult:
             "warned": len(self.warnings),
         }
 
-    def reply(self, columns: list[str] | None = None, rows: list[list[Any]] | None = None):
+    def reply(self, columns: list[str] | None = None, rows: Sequence[Sequence[Any]] | None = None):
         """The batch reply's body: the model, its threshold, the result table and summary
         (``columns``/``rows`` replace the result table, e.g. with the input echoed)."""
         return {
@@ -107,24 +108,37 @@ class BatchResult:
 
     def result_rows(self) -> list[list[Any]]:
         """Rows of ``result_columns()``; Python values ready for JSON or CSV."""
+        return list(map(list, self.result_tuples()))
+
+    def result_tuples(self) -> list[tuple[Any, ...]]:
+        """``result_rows()`` as tuples, which orjson writes as arrays just the same.
+
+        Built column-wise from plain lists and zipped in C: a Python loop runs only over
+        the (few) rows with an error or a warning, and a table without any shares one
+        ``None`` per empty column instead of a list of them. A 100,000-row reply costs
+        one tuple per row instead of a tuple and a list (about half the time).
+        """
         n = self.n_rows
-        # Built column-wise from plain lists and zipped in C: a Python loop runs only
-        # over the (few) rows with an error or a warning.
         probability = self.probability_default.tolist()
-        error: list[str | None] = [None] * n
-        for i, message in self.errors.items():
-            error[i] = message
-            probability[i] = None
-        warning: list[str | None] = [None] * n
-        for i, message in self.warnings.items():
-            warning[i] = message
-        parts = [probability, self.decision.tolist(), error, warning]
+        error: Iterable[str | None] = repeat(None, n)
+        if self.errors:
+            error = [None] * n
+            for i, message in self.errors.items():
+                error[i] = message
+                probability[i] = None
+        warning: Iterable[str | None] = repeat(None, n)
+        if self.warnings:
+            warning = [None] * n
+            for i, message in self.warnings.items():
+                warning[i] = message
+        parts: list[Iterable[Any]] = [probability, self.decision.tolist(), error, warning]
         if self.contributions is not None:
-            contributions = self.contributions.tolist()
-            for i in self.errors:
-                contributions[i] = [None] * self.contributions.shape[1]
-            parts.extend(zip(*contributions, strict=True) if n else [])
-        return list(map(list, zip(*parts, strict=True)))
+            for j in range(self.contributions.shape[1]):
+                column = self.contributions[:, j].tolist()
+                for i in self.errors:
+                    column[i] = None
+                parts.append(column)
+        return list(zip(*parts, strict=False))  # the repeat(None) columns are endless
 
 
 def _method(name: Any) -> str:

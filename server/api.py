@@ -276,7 +276,7 @@ def _batch_reply(result: BatchResult, table: tables.InputTable) -> Response:
         response.headers["X-Model-Version"] = result.model_version
         return response
     columns = result.result_columns()
-    rows = result.result_rows()
+    rows = result.result_tuples()
     echo_rows = table.echo_row_lists() if table.echo_columns is not None else None
     if table.echo_columns is not None:
         columns = table.echo_columns + columns

@@ -17,6 +17,7 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -90,8 +91,11 @@ def from_rows(
                 row = (list(row) + [None] * width)[:width]
             fixed.append(row)
         rows = fixed
-    transposed = list(zip(*rows, strict=True)) if rows else []
-    columns = {name: transposed[j] for name, j in positions.items()}
+    if echo:
+        transposed = list(zip(*rows, strict=True)) if rows else []
+        columns = {name: transposed[j] for name, j in positions.items()}
+    else:  # only the feature columns, each picked out in C (a fraction of a full transpose)
+        columns = {name: list(map(itemgetter(j), rows)) for name, j in positions.items()}
     return InputTable(
         columns=columns,
         n_rows=len(rows),
