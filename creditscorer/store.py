@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,16 +75,54 @@ class ModelStore:
         self.threads = threads
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+        # Plain text paths: on the hot path (a stat per request, one per model for
+        # /health) pathlib's joins cost more than the system calls themselves.
+        self._root_text = os.fspath(self.root)
+        self._pointers: dict[str, str] = {}  # names seen to exist -> their pointer path
+        self._listed: tuple[int, list[str]] | None = None  # see _listing
 
     def names(self) -> list[str]:
         """Models that have a current version, sorted."""
-        if not self.root.is_dir():
+        root = self._root_text
+        try:
+            entries = os.listdir(root)
+        except (FileNotFoundError, NotADirectoryError):
             return []
         return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if valid_model_name(p.name) and (p / POINTER).is_file()
+            name
+            for name in entries
+            if valid_model_name(name) and os.path.isfile(os.path.join(root, name, POINTER))
         )
+
+    def _listing(self) -> list[str]:
+        """The valid model folder names under the root, sorted (folders with no pointer too).
+
+        Kept while the root's modification time stays what it was when listed, once that
+        time is a second old: a folder added or removed changes it, and the second covers
+        file systems whose time stamps are coarser than the changes. A pointer that
+        appears in a listed folder is found by ``get``'s own stat.
+        """
+        try:
+            stamp = os.stat(self._root_text).st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        cached = self._listed
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        names = sorted(n for n in os.listdir(self._root_text) if valid_model_name(n))
+        if time.time_ns() - stamp > 1_000_000_000:
+            self._listed = (stamp, names)
+        return names
+
+    def live(self) -> dict[str, Model]:
+        """Every model that has a current version, by name (sorted): a stat per model."""
+        models: dict[str, Model] = {}
+        for name in self._listing():
+            try:
+                models[name] = self.get(name)
+            except UnknownModelError:  # a folder without a pointer (yet)
+                continue
+        return models
 
     def get(self, name: str) -> Model:
         """The live version of a model; reloads it when the pointer has changed.
@@ -91,18 +130,23 @@ class ModelStore:
         One ``stat`` of the pointer per call: it tells a missing model (or one whose folder
         was removed) and a changed pointer alike.
         """
-        if not valid_model_name(name):
-            raise UnknownModelError(name, self.names())
-        folder = self.root / name
+        pointer = self._pointers.get(name)
+        if pointer is None:
+            if not valid_model_name(name):
+                raise UnknownModelError(name, self.names())
+            pointer = os.path.join(self._root_text, name, POINTER)
         try:
-            st = os.stat(folder / POINTER)
+            st = os.stat(pointer)
         except (FileNotFoundError, NotADirectoryError):
             self._entries.pop(name, None)
+            self._pointers.pop(name, None)
             raise UnknownModelError(name, self.names()) from None
+        self._pointers[name] = pointer  # only names that exist: the map stays small
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         entry = self._entries.get(name)
         if entry is not None and entry.stamp == stamp:
             return entry.model
+        folder = self.root / name
         with self._lock:
             entry = self._entries.get(name)
             if entry is not None and entry.stamp == stamp:

@@ -8,11 +8,12 @@ the app.
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import logging
+import os
 import re
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     keys.init_app(app)
     admin.init_app(app)
     _register_openapi(app)
+    _cache_ensure_sync(app)
     if settings.gc_tuning:
         tune_gc()
     return app
@@ -82,7 +84,6 @@ def _train_built_in_models(model_dir: Path) -> None:
     training code (scikit-learn and friends); ``python -m training ensure`` prints what
     it does.
     """
-    import os
     import subprocess
 
     root = str(Path(__file__).resolve().parent.parent)
@@ -130,15 +131,26 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 def _register_request_ids(app: Flask) -> None:
     @app.before_request
     def _assign_request_id() -> None:
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        given = request.environ.get("HTTP_X_REQUEST_ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
 
     @app.after_request
     def _echo_request_id(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "no-store"
+        headers = response.headers
+        headers["X-Request-ID"] = g.get("request_id", "")
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["Cache-Control"] = "no-store"
         return response
+
+
+def _cache_ensure_sync(app: Flask) -> None:
+    """Remember ``ensure_sync``'s answer per function.
+
+    Flask asks ``inspect.iscoroutinefunction`` of every hook and view on every request
+    (eight times for a score); the answer never changes for a function, and a small
+    cache takes that off every request. Async views would still be wrapped, once.
+    """
+    app.ensure_sync = functools.lru_cache(maxsize=1024)(app.ensure_sync)  # type: ignore[method-assign]
 
 
 def _register_openapi(app: Flask) -> None:

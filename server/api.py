@@ -97,13 +97,13 @@ def _json_body() -> Any:
 
 @api.get("/health")
 def health() -> Response:
-    models = {name: store().get(name).version for name in store().names()}
+    models = {name: model.version for name, model in store().live().items()}
     return json_response({"status": "ok" if models else "no models", "models": models})
 
 
 @api.get("/v1/models")
 def list_models() -> Response:
-    return json_response({"models": [store().get(n).card.summary() for n in store().names()]})
+    return json_response({"models": [m.card.summary() for m in store().live().values()]})
 
 
 @api.get("/v1/models/<name>")

@@ -70,16 +70,17 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _note_labels(response: Response) -> Response:
-        rule = request.url_rule
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        rule = current.url_rule
         scoring = current_record()
         model = scoring.model if scoring is not None else None
         rows = (
             scoring.rows
-            if scoring is not None and request.endpoint == "api.predict_batch"
+            if scoring is not None and current.endpoint == "api.predict_batch"
             else None
         )
-        request.environ[_LABELS] = (
-            f"{request.method} {rule.rule if rule is not None else '(no route)'}",
+        current.environ[_LABELS] = (
+            f"{current.method} {rule.rule if rule is not None else '(no route)'}",
             model.name if model is not None else "",
             rows,
         )
