@@ -12,6 +12,12 @@ Part 2, statistics: a log of 1,000,000 rows spread over 30 days (two models, 5 %
 single scores and batches) is seeded into a new database; the stats of one model for the
 last 24 hours and for all 30 days, and the all-model totals, are timed with the window
 index and again without it.
+
+Part 3, a big batch's log write (``--only batch-write`` runs just this part): the log row of
+one scored 100,000-row JSON batch is built, inserted and committed, in turn (A, B, B, A, …)
+the way it was (inputs and outputs inline as JSON text) and the way it is (counts, summary
+and the body's SHA-256 inline, inputs and outputs zstd-compressed in ``query_log_detail``);
+the medians and their ratio are printed.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import load_test  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from server import create_app  # noqa: E402
-from server.querylog import query_log, utcnow  # noqa: E402
+from server.querylog import query_log, query_log_detail, utcnow  # noqa: E402
 from server.stats import Window, all_stats, model_stats  # noqa: E402
 
 PATH = "/v1/predict?model=logistic&duration=24&amount=4000&age=35"
@@ -245,12 +251,96 @@ def stats_at_scale(model_dir: Path, database_url: str, n: int) -> None:
         engine.dispose()
 
 
+def batch_write_cost(model_dir: Path, database_url: str, n_rows: int, rounds: int) -> None:
+    """Build, insert and commit one big batch's log row: inline JSON against the side table."""
+    import hashlib
+
+    from flask import Response, g
+
+    import server.querylog as querylog
+    from server import tables
+
+    app = create_app(model_dir=model_dir, train_if_missing=False, database_url=database_url)
+    engine = app.extensions["creditscorer.db"]
+    log = querylog.querylog_of(app)
+    model = app.extensions["creditscorer.store"].get("logistic")
+    rng = np.random.default_rng(7)
+    rows = [
+        [int(rng.integers(4, 72)), int(rng.integers(250, 18_000)), int(rng.integers(19, 75))]
+        for _ in range(n_rows)
+    ]
+    for i in range(0, n_rows, 1000):  # one bad row in a thousand: row errors in the outputs
+        rows[i][1] = "abc"
+    body = orjson.dumps({"columns": ["duration", "amount", "age"], "rows": rows})
+    table = tables.from_json(orjson.loads(body), model.card.feature_names, n_rows)
+    scoring = querylog.ScoringRecord(model=model, inputs=table.columns, rows=table.n_rows)
+    scoring.result = model.score_table(table.columns, table.n_rows)
+    response = Response(b"{}", mimetype="application/json")
+    ways = {"before: inline JSON": False, "after: side table": True}
+    timings: dict[str, list[float]] = {label: [] for label in ways}
+    stored: dict[str, int] = {}
+
+    def write_once(label: str, aside: bool, i: int) -> float:
+        with app.test_request_context("/v1/predict/batch", method="POST"):
+            g.request_id = f"bench-batch-{i}"
+            g.querylog_started, g.querylog_arrived = time.perf_counter(), utcnow()
+            started = time.perf_counter()
+            if aside:
+                scoring.body_sha256 = hashlib.sha256(body).hexdigest()
+            row = querylog._row(scoring, response, True)
+            detail = querylog._move_detail(row, log.detail_bytes if aside else sys.maxsize)
+            log.write(row, detail)
+            elapsed = time.perf_counter() - started
+        if detail is not None:
+            stored[label] = len(detail["data"])
+        else:
+            stored[label] = len(row["inputs"]) + len(row["outputs"])
+        return elapsed
+
+    try:
+        for i in range(rounds + 1):  # round 0 warms both ways up
+            order = list(ways.items()) if i % 2 else list(reversed(ways.items()))
+            for label, aside in order:
+                elapsed = write_once(label, aside, i)
+                if i:
+                    timings[label].append(elapsed)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.delete(query_log_detail).where(
+                    query_log_detail.c.detail_key.in_(
+                        sa.select(query_log.c.detail_key).where(
+                            query_log.c.request_id.like("bench-batch-%")
+                        )
+                    )
+                )
+            )
+            connection.execute(
+                sa.delete(query_log).where(query_log.c.request_id.like("bench-batch-%"))
+            )
+        engine.dispose()
+    print(
+        f"log write of one {n_rows:,}-row batch ({engine.dialect.name}), build + insert + "
+        f"commit, {rounds} alternating rounds:"
+    )
+    for label, values in timings.items():
+        print(
+            f"  {label:<20} median {_median_ms(values):7.1f} ms   "
+            f"min {1000 * min(values):7.1f} ms   stored {stored[label] / 1e6:5.2f} MB"
+        )
+    before, after = (_median_ms(values) for values in timings.values())
+    print(f"  after / before: {after / before:.2f} (medians)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=None, help="default: new SQLite files")
     parser.add_argument("--rounds", type=int, default=2000, help="single-score rounds")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows seeded for the stats")
     parser.add_argument("--model-dir", type=Path, default=None)
+    parser.add_argument("--batch-rows", type=int, default=100_000, help="rows of the big batch")
+    parser.add_argument("--batch-rounds", type=int, default=9, help="big-batch write rounds")
+    parser.add_argument("--only", choices=["batch-write"], help="run only this part")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="cs-bench-log-") as tmp:
         model_dir = args.model_dir
@@ -261,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
             train_all(model_dir, quick=True)
         url = args.database_url or f"sqlite:///{Path(tmp) / 'querylog.sqlite3'}"
         print(f"database: {url.split('@')[-1]}")
+        batch_write_cost(model_dir, url, args.batch_rows, args.batch_rounds)
+        if args.only == "batch-write":
+            return 0
         single_score_cost(model_dir, url, args.rounds)
         server_side_cost(model_dir, url, args.rounds)
         stats_url = args.database_url or f"sqlite:///{Path(tmp) / 'million.sqlite3'}"
