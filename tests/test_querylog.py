@@ -592,3 +592,29 @@ def test_retention_deletes_expired_detail_rows_and_keeps_fresh_ones(make_app):
     assert left == {keys[29], keys[0]}
     assert read_detail(engine, keys[400]) is None
     assert sorted(r["detail_key"] for r in rows_for(app, prefix)) == sorted([keys[29], keys[0]])
+
+
+def test_a_big_csv_batch_is_logged_aside_with_the_digest_of_the_csv_as_sent(make_app):
+    import csv
+    import hashlib
+    import io
+
+    app = make_app(log_detail_bytes=1024)
+    prefix = f"csv{uuid.uuid4().hex[:8]}"
+    lines = ["duration,amount,age"] + [
+        f"{6 + i % 60},{500 + 7 * i},{19 + i % 56}" for i in range(300)
+    ]
+    body = ("\r\n".join(lines) + "\r\n").encode()
+    reply = app.test_client().post(
+        "/v1/predict/batch", data=body, content_type="text/csv", headers={"X-Request-ID": prefix}
+    )
+    assert reply.status_code == 200
+    (row,) = rows_for(app, prefix)
+    assert row["body_sha256"] == hashlib.sha256(body).hexdigest()
+    detail = read_back(app, row)
+    assert detail["inputs"]["amount"] == [500 + 7 * i for i in range(300)]
+    answered = list(csv.DictReader(io.StringIO(reply.get_data(as_text=True))))
+    assert detail["outputs"]["probability_default"] == [
+        float(r["probability_default"]) for r in answered
+    ]
+    assert detail["outputs"]["decision"] == [r["decision"] for r in answered]
