@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, g, request
 from creditscorer.errors import FieldError
 from creditscorer.scoring import BatchResult, Model
 from creditscorer.store import ModelStore
-from server import tables
+from server import release_memory, tables
 from server.problems import ApiError
 from server.querylog import ScoringRecord, logs_scoring
 
@@ -25,6 +25,9 @@ REPLY_TYPES = ("application/json", "text/csv", tables.ARROW_STREAM, tables.PARQU
 # take JSON booleans only, so that a typo there is an error and not a guess.
 TRUE_WORDS = {"true", "1"}
 FALSE_WORDS = {"false", "0"}
+# After a batch this big has been sent, freed memory goes back to the system (see
+# server.release_memory): a few milliseconds after the reply, not before it.
+RELEASE_ROWS = 10_000
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> Response:
@@ -216,7 +219,10 @@ def predict_batch(scoring: ScoringRecord) -> Response:
     result = model.score_table(table.columns, table.n_rows, with_reasons=with_reasons)
     _merge_row_errors(result, table.row_errors)
     scoring.result = result
-    return _batch_reply(result, table)
+    response = _batch_reply(result, table)
+    if table.n_rows >= RELEASE_ROWS:
+        response.call_on_close(release_memory)
+    return response
 
 
 def _merge_row_errors(result: BatchResult, row_errors: dict[int, str]) -> None:
