@@ -122,6 +122,20 @@ def test_modules_follow_the_house_style_header_rules():
             assert "Option Private Module" in source, f"{name} should be private to the project"
 
 
+def test_the_error_number_base_is_defined_once_for_every_module():
+    """vbObjectError spelled out (LibreOffice has none): one public constant, not a copy
+    per module that raises."""
+    definitions = [
+        (name, code.strip())
+        for name, source in source_modules().items()
+        for _, code in _code_lines(source)
+        if re.search(r"\bConst\s+OBJECT_ERROR\b", code, flags=re.IGNORECASE)
+    ]
+    assert definitions == [("ErrorCodes", "Public Const OBJECT_ERROR As Long = -2147221504")], (
+        definitions
+    )
+
+
 def test_every_on_error_resume_next_guards_one_statement():
     """House style: `On Error Resume Next` is closed by `On Error GoTo 0` after one statement."""
     for name, source in source_modules().items():

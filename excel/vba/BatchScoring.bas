@@ -18,9 +18,6 @@ Attribute VB_Name = "BatchScoring"
 Option Explicit
 Option Private Module
 
-' vbObjectError, spelled out: LibreOffice does not define vbObjectError.
-Private Const OBJECT_ERROR As Long = -2147221504
-
 Public Const BATCH_ERR_TABLE As Long = 1401
 Public Const BATCH_ERR_REPLY As Long = 1402
 Private Const RESULT_COLUMNS As Long = 4

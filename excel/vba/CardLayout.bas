@@ -19,9 +19,6 @@ Attribute VB_Name = "CardLayout"
 Option Explicit
 Option Private Module
 
-' vbObjectError, spelled out: LibreOffice does not define vbObjectError.
-Private Const OBJECT_ERROR As Long = -2147221504
-
 Public Const CARD_ERR_UNUSABLE As Long = 1501
 ' Rows the Applicant layout may use (and clears); a model with more features is refused.
 Public Const CARD_MAX_FEATURES As Long = 120

@@ -39,8 +39,6 @@ Private mRandomized As Boolean
 Private mFolder As String
 Private mRequestCount As Long
 
-' vbObjectError, spelled out: LibreOffice does not define vbObjectError.
-Private Const OBJECT_ERROR As Long = -2147221504
 Private Const TRANSPORT_ERR_FOLDER As Long = 1001
 
 ' Send one request; returns the HTTP status (0 when there was no reply).

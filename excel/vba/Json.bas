@@ -25,9 +25,6 @@ Attribute VB_Name = "Json"
 Option Explicit
 Option Private Module
 
-' vbObjectError, spelled out: LibreOffice does not define vbObjectError.
-Private Const OBJECT_ERROR As Long = -2147221504
-
 Public Const JSON_ERR_PARSE As Long = 1101
 Public Const JSON_MAX_DEPTH As Long = 200
 

@@ -15,9 +15,6 @@ Attribute VB_Name = "ScoringClient"
 Option Explicit
 Option Private Module
 
-' vbObjectError, spelled out: LibreOffice does not define vbObjectError.
-Private Const OBJECT_ERROR As Long = -2147221504
-
 Public Const CLIENT_ERR_TRANSPORT As Long = 1201
 Public Const CLIENT_ERR_STATUS As Long = 1202
 Public Const CLIENT_ERR_REPLY As Long = 1203
@@ -132,20 +129,7 @@ End Function
 
 ' A reply's list of warnings (strings, or objects with a message) as one line of text.
 Public Function WarningsText(ByVal warnings As Variant) As String
-    Dim index As Long
-    Dim item As Variant
-    Dim text As String
-    If Not IsArray(warnings) Then Exit Function
-    For index = LBound(warnings) To UBound(warnings)
-        JsonAssign item, warnings(index)
-        If Len(text) > 0 Then text = text & "; "
-        If IsObject(item) Then
-            text = text & ProblemFieldText(item)
-        ElseIf Not IsNull(item) Then
-            text = text & CStr(item)
-        End If
-    Next index
-    WarningsText = text
+    WarningsText = scEntriesText(warnings, "; ", vbNullString)
 End Function
 
 ' The message for a request that got no reply.
@@ -180,7 +164,7 @@ Public Function StatusMessage(ByVal status As Long, ByVal replyText As String) A
     If Not problem Is Nothing Then
         title = scText(problem.GetValue("title"))
         detail = scText(problem.GetValue("detail"))
-        fields = scFieldMessages(problem.GetValue("errors"))
+        fields = scEntriesText(problem.GetValue("errors"), vbLf, "- ")
         requestId = scText(problem.GetValue("request_id"))
     End If
     If Len(title) = 0 Then title = "HTTP " & status
@@ -231,19 +215,30 @@ Public Function ProblemFieldText(ByVal entry As Object) As String
     End If
 End Function
 
-Private Function scFieldMessages(ByVal errors As Variant) As String
+' The entries of a list (a problem's errors, a reply's warnings) as one text: an object
+' as "field: message", a string as it is, each after bullet; null entries are left out.
+Private Function scEntriesText(ByVal entries As Variant, ByVal separator As String, _
+                               ByVal bullet As String) As String
     Dim index As Long
     Dim entry As Variant
     Dim text As String
-    If Not IsArray(errors) Then Exit Function
-    For index = LBound(errors) To UBound(errors)
-        JsonAssign entry, errors(index)
+    Dim piece As String
+    If Not IsArray(entries) Then Exit Function
+    For index = LBound(entries) To UBound(entries)
+        JsonAssign entry, entries(index)
         If IsObject(entry) Then
-            If Len(text) > 0 Then text = text & vbLf
-            text = text & "- " & ProblemFieldText(entry)
+            piece = ProblemFieldText(entry)
+        ElseIf IsNull(entry) Then
+            piece = vbNullString
+        Else
+            piece = CStr(entry)
+        End If
+        If Len(piece) > 0 Then
+            If Len(text) > 0 Then text = text & separator
+            text = text & bullet & piece
         End If
     Next index
-    scFieldMessages = text
+    scEntriesText = text
 End Function
 
 Private Function scTryParseObject(ByVal text As String) As JsonObject

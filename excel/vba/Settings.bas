@@ -10,9 +10,6 @@ Attribute VB_Name = "Settings"
 Option Explicit
 Option Private Module
 
-' vbObjectError, spelled out: LibreOffice does not define vbObjectError.
-Private Const OBJECT_ERROR As Long = -2147221504
-
 Public Const SETTINGS_ERR_INVALID As Long = 1301
 Private Const DEFAULT_API_URL As String = "http://127.0.0.1:5000"
 
