@@ -27,7 +27,6 @@ import argparse
 import csv
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,8 +35,14 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from devtools.lo_driver import LibreOffice, libreoffice_available  # noqa: E402
-from devtools.server_process import start_server  # noqa: E402
+from openpyxl.utils import get_column_letter  # noqa: E402
+
+from devtools.lo_driver import (  # noqa: E402
+    LibreOffice,
+    libreoffice_available,
+    removing_new_request_folders,
+)
+from devtools.server_process import start_server, train_quick_models  # noqa: E402
 from excel.build import WORKBOOK_PATH, build  # noqa: E402
 
 PHASES = ("PhaseBuild", "PhaseHttp", "PhaseParse", "PhaseWrite")
@@ -98,8 +103,8 @@ def _full_series(lo: LibreOffice, workdir: Path, url: str, args) -> tuple[list[f
     lo.set_range(doc, "Batch", "A2", rows)
     walls = []
     for _ in range(args.runs):
-        first = _column(width + 1)
-        lo.clear_range(doc, "Batch", f"{first}2:{_column(width + 4)}{args.rows + 1}")
+        first = get_column_letter(width + 1)
+        lo.clear_range(doc, "Batch", f"{first}2:{get_column_letter(width + 4)}{args.rows + 1}")
         started = time.perf_counter()
         lo.run_macro(doc, "CreditScorerButtons.ScoreTable", timeout=600)
         walls.append(time.perf_counter() - started)
@@ -110,14 +115,6 @@ def _full_series(lo: LibreOffice, workdir: Path, url: str, args) -> tuple[list[f
             raise RuntimeError("the last row of the full-model table has no probability")
     lo.close_doc(doc)
     return walls, width
-
-
-def _column(number: int) -> str:
-    name = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        name = chr(65 + rest) + name
-    return name
 
 
 def _bench_workbook(workdir: Path) -> Path:
@@ -171,25 +168,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
     rows = _rows(args.rows)
-    request_folders = set(Path(tempfile.gettempdir()).glob("creditscorer-*/"))
     with tempfile.TemporaryDirectory(prefix="bench-workbook-") as tmp:
         workdir = Path(tmp)
-        model_dir = args.model_dir
-        if model_dir is None:
-            model_dir = workdir / "models"
-            subprocess.run(
-                [sys.executable, "-m", "training", "--out", str(model_dir), "--quick"],
-                cwd=PROJECT_ROOT,
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
+        model_dir = args.model_dir or train_quick_models(workdir / "models")
         server = start_server(
             {"CREDITSCORER_MODEL_DIR": str(model_dir), "CREDITSCORER_TRAIN_IF_MISSING": "0"}
         )
         url = server.url
         try:
-            with LibreOffice() as lo:
+            with removing_new_request_folders(), LibreOffice() as lo:
                 product = workdir / "CreditScorer.xlsm"
                 shutil.copyfile(WORKBOOK_PATH, product)
                 doc = _prepare(lo, product, url, rows, args)
@@ -219,11 +206,6 @@ def main(argv: list[str] | None = None) -> int:
                     ):
                         raise RuntimeError(f"the phase macros did not score every row: {written}")
         finally:
-            # The workbook's curl transport keeps a private folder per session.
-            for folder in (
-                set(Path(tempfile.gettempdir()).glob("creditscorer-*/")) - request_folders
-            ):
-                shutil.rmtree(folder, ignore_errors=True)
             server.stop()
 
     median = statistics.median

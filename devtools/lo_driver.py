@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,23 @@ def libreoffice_available() -> tuple[bool, str]:
     if probe.returncode != 0:
         return False, "python3-uno is not installed for /usr/bin/python3"
     return True, ""
+
+
+def request_folders() -> set[Path]:
+    """The private folders the workbook's curl transport makes in the temporary folder,
+    one per LibreOffice session (``creditscorer-*``)."""
+    return set(Path(tempfile.gettempdir()).glob("creditscorer-*/"))
+
+
+@contextlib.contextmanager
+def removing_new_request_folders() -> Iterator[None]:
+    """Remove the request folders made inside the block (the ones before it stay)."""
+    before = request_folders()
+    try:
+        yield
+    finally:
+        for folder in request_folders() - before:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class LibreOffice:

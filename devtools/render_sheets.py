@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from devtools.lo_driver import LibreOffice
-from devtools.server_process import start_server
+from devtools.lo_driver import LibreOffice, removing_new_request_folders
+from devtools.server_process import start_server, train_quick_models
 from excel.build import WORKBOOK_PATH
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,13 +35,16 @@ def render(model_dir: Path, image_dir: Path = IMAGE_DIR) -> list[Path]:
     """Click every button against a live server and write one PNG per sheet."""
     image_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    request_folders = set(Path(tempfile.gettempdir()).glob("creditscorer-*/"))
     server = start_server(
         {"CREDITSCORER_MODEL_DIR": str(model_dir), "CREDITSCORER_TRAIN_IF_MISSING": "0"}
     )
     url = server.url
     try:
-        with tempfile.TemporaryDirectory(prefix="render-") as tmp, LibreOffice() as lo:
+        with (
+            removing_new_request_folders(),
+            tempfile.TemporaryDirectory(prefix="render-") as tmp,
+            LibreOffice() as lo,
+        ):
             copy = Path(tmp) / "CreditScorer.xlsm"
             shutil.copyfile(WORKBOOK_PATH, copy)
             doc = lo.open(copy)
@@ -80,9 +83,6 @@ def render(model_dir: Path, image_dir: Path = IMAGE_DIR) -> list[Path]:
             )
             written.append(image_dir / "workbook-applicant-full.png")
     finally:
-        # The workbook's curl transport keeps a private folder per session.
-        for folder in set(Path(tempfile.gettempdir()).glob("creditscorer-*/")) - request_folders:
-            shutil.rmtree(folder, ignore_errors=True)
         server.stop()
     return written
 
@@ -124,16 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=IMAGE_DIR, help="folder for the PNGs")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="render-models-") as tmp:
-        model_dir = args.model_dir
-        if model_dir is None:
-            model_dir = Path(tmp) / "models"
-            subprocess.run(
-                [sys.executable, "-m", "training", "--out", str(model_dir), "--quick"],
-                cwd=PROJECT_ROOT,
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
+        model_dir = args.model_dir or train_quick_models(Path(tmp) / "models")
         for path in render(model_dir, args.out):
             print(f"wrote {path}")
     return 0

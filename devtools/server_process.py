@@ -80,6 +80,19 @@ def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def train_quick_models(model_dir: Path, timeout: float = 600.0) -> Path:
+    """Train the built-in models with the quick grids into ``model_dir`` (``python -m
+    training --quick``), for a tool that needs a model store and was given none."""
+    subprocess.run(
+        [sys.executable, "-m", "training", "--out", str(model_dir), "--quick"],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+    return model_dir
+
+
 def listening_url(output: list[str]) -> str | None:
     """The address ``python -m server`` prints once it serves, or None before that."""
     if output and "listening on " in output[-1]:

@@ -27,10 +27,17 @@ from pathlib import Path
 import openpyxl
 import pytest
 import requests
+from openpyxl.utils import get_column_letter
 from support import PROJECT_ROOT, require_part
 from workbook_support import BUTTONS, NAMED_CELLS, WORKBOOK_PATH
 
-from devtools.lo_driver import LibreOffice, LibreOfficeError, libreoffice_available
+from devtools.lo_driver import (
+    LibreOffice,
+    LibreOfficeError,
+    libreoffice_available,
+    removing_new_request_folders,
+    request_folders,
+)
 
 pytestmark = [pytest.mark.libreoffice, pytest.mark.slow]
 
@@ -90,15 +97,9 @@ def named(workbook: openpyxl.Workbook, name: str):
     return workbook[sheet][cell].value
 
 
-def _request_folders() -> set[Path]:
-    """The private folders the workbook's curl transport makes, one per session."""
-    return set(Path(tempfile.gettempdir()).glob("creditscorer-*/"))
-
-
 @pytest.fixture
 def book_factory(office, tmp_path) -> Iterator:
     opened: list[Book] = []
-    folders = _request_folders()
 
     def factory(api_url: str) -> Book:
         path = tmp_path / f"book-{len(opened)}" / "CreditScorer.xlsm"
@@ -109,11 +110,10 @@ def book_factory(office, tmp_path) -> Iterator:
         opened.append(book)
         return book
 
-    yield factory
-    for book in opened:
-        office.close_doc(book.doc)
-    for folder in _request_folders() - folders:
-        shutil.rmtree(folder, ignore_errors=True)
+    with removing_new_request_folders():
+        yield factory
+        for book in opened:
+            office.close_doc(book.doc)
 
 
 @pytest.fixture
@@ -388,11 +388,11 @@ def test_request_files_are_private_and_deleted(book):
     session and are deleted after every request."""
     temp = Path(tempfile.gettempdir())
     before = set(temp.glob("creditscorer-*/request*"))
-    folders = _request_folders()
+    folders = request_folders()
     book.set(ApiKey="not-a-real-key")  # the open server ignores it
     book.click("Test connection")
     assert set(temp.glob("creditscorer-*/request*")) <= before
-    (made,) = _request_folders() - folders
+    (made,) = request_folders() - folders
     assert made.stat().st_mode & 0o777 == 0o700
     assert named(book.saved(), "ConnectionStatus").startswith("OK: ")
 
@@ -429,7 +429,7 @@ def test_a_macro_that_does_not_return_in_time_is_killed_with_its_soffice(tmp_pat
     require_part(available, "libreoffice", reason)
     copy = tmp_path / "CreditScorer.xlsm"
     shutil.copyfile(WORKBOOK_PATH, copy)
-    folders = _request_folders()
+    folders = request_folders()
     office = LibreOffice()
     office.start()
     try:
@@ -444,7 +444,7 @@ def test_a_macro_that_does_not_return_in_time_is_killed_with_its_soffice(tmp_pat
         assert not _group_alive(group)
     finally:
         office.close()
-        for folder in _request_folders() - folders:  # the killed request's files
+        for folder in request_folders() - folders:  # the killed request's files
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -597,15 +597,17 @@ def test_full_model_batch_of_1000_rows_with_bad_categories(book, live_server):
     book.set(BatchSize=400, DefaultModel="logistic_full")
     book.click("Prepare table")
     width = len(features) + 1 + len(RESULT_COLUMNS)
-    header = book.office.get_range(book.doc, "Batch", f"A1:{_column(width + 1)}1")[0]
+    header = book.office.get_range(book.doc, "Batch", f"A1:{get_column_letter(width + 1)}1")[0]
     assert header == ["id", *(f["name"] for f in features), *RESULT_COLUMNS, ""]
     # The sample rows kept their id and the seed features, matched by name.
-    sample = book.office.get_range(book.doc, "Batch", f"A2:{_column(len(features) + 1)}2")[0]
+    sample = book.office.get_range(
+        book.doc, "Batch", f"A2:{get_column_letter(len(features) + 1)}2"
+    )[0]
     assert sample[0] == "S-001"
     assert sample[1 + [f["name"] for f in features].index("duration")] == 6
 
     rows, sent = _full_rows(features, 1000)
-    book.office.clear_range(book.doc, "Batch", f"A2:{_column(width)}100")
+    book.office.clear_range(book.doc, "Batch", f"A2:{get_column_letter(width)}100")
     book.office.set_range(book.doc, "Batch", "A2", rows)
     book.click("Score table")
     saved = book.saved()
@@ -640,14 +642,6 @@ def test_full_model_batch_of_1000_rows_with_bad_categories(book, live_server):
     assert named(saved, "BatchStatus") == "Done"
     assert named(saved, "BatchFailed") == 60
     assert named(saved, "BatchModel") == "logistic_full"
-
-
-def _column(number: int) -> str:
-    name = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        name = chr(65 + rest) + name
-    return name
 
 
 def _synthetic_data(path: Path, count: int = 400) -> None:
