@@ -123,6 +123,22 @@ def _seed(duration: Any, amount: Any, age: Any) -> dict[str, Any]:
     return applicant(SEED_FEATURES, (duration, amount, age))
 
 
+_SEED_ARGUMENT_DOCS = {
+    "duration": "credit duration in months (1–120)",
+    "amount": "credit amount in DM (more than 0)",
+    "age": "applicant's age in years (18–100)",
+    "model": _MODEL_DOC,
+}
+
+
+def _seed_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
+    """xlwings' declarations of the seed form's arguments, written once for its three
+    functions (xw.arg records each argument's options on the function, in any order)."""
+    for name, doc in _SEED_ARGUMENT_DOCS.items():
+        function = xw.arg(name, err_to_str=True, doc=doc)(function)
+    return function
+
+
 def _seed_cell(work: Callable[[Settings], Any], caller: Any) -> Any:
     """A seed-form cell; a model that needs other features gets told where to go."""
     value = _cell(work, caller)
@@ -135,10 +151,7 @@ def _seed_cell(work: Callable[[Settings], Any], caller: Any) -> Any:
 
 
 @xw.func(category=CATEGORY, call_in_wizard=False)
-@xw.arg("duration", err_to_str=True, doc="credit duration in months (1–120)")
-@xw.arg("amount", err_to_str=True, doc="credit amount in DM (more than 0)")
-@xw.arg("age", err_to_str=True, doc="applicant's age in years (18–100)")
-@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+@_seed_arguments
 def CREDIT_SCORE(duration, amount, age, model=None, caller=None):
     """Probability of default (0–1) of one applicant, from CreditScorer."""
     return _seed_cell(
@@ -147,10 +160,7 @@ def CREDIT_SCORE(duration, amount, age, model=None, caller=None):
 
 
 @xw.func(category=CATEGORY, call_in_wizard=False)
-@xw.arg("duration", err_to_str=True, doc="credit duration in months (1–120)")
-@xw.arg("amount", err_to_str=True, doc="credit amount in DM (more than 0)")
-@xw.arg("age", err_to_str=True, doc="applicant's age in years (18–100)")
-@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+@_seed_arguments
 def CREDIT_DECISION(duration, amount, age, model=None, caller=None):
     """approve or decline: decline when the probability of default reaches the model's threshold."""
     return _seed_cell(
@@ -159,10 +169,7 @@ def CREDIT_DECISION(duration, amount, age, model=None, caller=None):
 
 
 @xw.func(category=CATEGORY, call_in_wizard=False)
-@xw.arg("duration", err_to_str=True, doc="credit duration in months (1–120)")
-@xw.arg("amount", err_to_str=True, doc="credit amount in DM (more than 0)")
-@xw.arg("age", err_to_str=True, doc="applicant's age in years (18–100)")
-@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+@_seed_arguments
 @xw.arg("header", err_to_str=True, doc="TRUE adds a row of feature names (default FALSE)")
 def CREDIT_REASONS(duration, amount, age, model=None, header=False, caller=None):
     """Each feature's contribution to the score, as a row: duration, amount, age."""
