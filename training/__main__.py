@@ -75,9 +75,16 @@ def _byo(argv: list[str]) -> int:
     _byo_arguments(parser)
     args = parser.parse_args(argv[1:])
     out = args.model_dir or default_model_dir()
-    costs = Costs(args.cost_bad_approved, args.cost_good_declined)
     from training import byo
 
+    # What fit and import share: the data, the target, the name, the store and these.
+    shared = {
+        "schema": args.schema,
+        "protected": _split(args.protected),
+        "positive": args.positive,
+        "costs": Costs(args.cost_bad_approved, args.cost_good_declined),
+        "quick": args.quick,
+    }
     try:
         if command == "fit":
             _log(f"training {args.name} ({args.algorithm}) on {args.data}…")
@@ -89,25 +96,12 @@ def _byo(argv: list[str]) -> int:
                 algorithm=args.algorithm,
                 features=_split(args.features),
                 exclude=_split(args.exclude),
-                schema=args.schema,
-                protected=_split(args.protected),
-                positive=args.positive,
-                costs=costs,
-                quick=args.quick,
+                **shared,
             )
         else:
             _log(f"importing {args.pipeline} as {args.name}…")
             _folder, card = byo.import_pipeline(
-                args.pipeline,
-                args.data,
-                args.target,
-                args.name,
-                out,
-                schema=args.schema,
-                protected=_split(args.protected),
-                positive=args.positive,
-                costs=costs,
-                quick=args.quick,
+                args.pipeline, args.data, args.target, args.name, out, **shared
             )
     except (DataError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

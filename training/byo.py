@@ -41,9 +41,9 @@ from training.train import (
     Costs,
     _background,
     _feature_entries,
-    _libraries,
     _metrics,
-    _trained_at,
+    _provenance,
+    _version,
     choose_threshold,
     expected_cost,
     explanation_block,
@@ -321,9 +321,7 @@ def import_pipeline(
 
     joblib.dump(pipeline, buffer, compress=3)
     joblib_bytes = buffer.getvalue()
-    trained_at = _trained_at()
-    onnx_sha = hashlib.sha256(onnx_bytes).hexdigest()
-    version = f"{trained_at:%Y%m%dT%H%M%SZ}-{onnx_sha[:6]}"
+    trained_at, version = _version(onnx_bytes)
     protected = [column_name(p) for p in protected or []]
     groups = group_specs(table, protected, entries)
     from training.train import fairness_groups
@@ -376,10 +374,7 @@ def import_pipeline(
         "data": {"source": table.source, "sha256": table.sha256},
         "explanation": explanation,
         "seed": SEED,
-        "onnx_max_abs_difference": difference,
-        "trained_at": trained_at.isoformat().replace("+00:00", "Z"),
-        "training_seconds": round(time.perf_counter() - started, 2),
-        "libraries": _libraries(),
+        **_provenance(trained_at, started, difference),
         "limitations": (
             f"Imported from {Path(pipeline_file).name}; evaluated on {table.source}. "
             "CreditScorer did not fit this model and cannot say which rows it was fitted on."

@@ -266,6 +266,25 @@ def _trained_at() -> datetime:
     return datetime.now(tz=UTC).replace(microsecond=0)
 
 
+def _version(onnx_bytes: bytes) -> tuple[datetime, str]:
+    """When a model is made and its version: that time, then the start of the ONNX file's
+    sha256 (two models made in the same second differ)."""
+    trained_at = _trained_at()
+    onnx_sha = hashlib.sha256(onnx_bytes).hexdigest()
+    return trained_at, f"{trained_at:%Y%m%dT%H%M%SZ}-{onnx_sha[:6]}"
+
+
+def _provenance(trained_at: datetime, started: float, difference: float) -> dict[str, Any]:
+    """The card's record of how a model was made, trained here or imported: ONNX against
+    scikit-learn, when, how long since ``started`` (``time.perf_counter()``), with what."""
+    return {
+        "onnx_max_abs_difference": difference,
+        "trained_at": trained_at.isoformat().replace("+00:00", "Z"),
+        "training_seconds": round(time.perf_counter() - started, 2),
+        "libraries": _libraries(),
+    }
+
+
 def _probe(X: np.ndarray, features: list[dict[str, Any]], n: int = 2000) -> np.ndarray:
     """The data plus random rows across each feature's accepted range (or all categories)."""
     rng = np.random.default_rng(SEED)
@@ -419,9 +438,7 @@ def train_model(
     background, weights = _background(X_train, seed, features)
     explanation = _explanation(predict, background, weights, X_holdout, seed, quick)
 
-    trained_at = _trained_at()
-    onnx_sha = hashlib.sha256(onnx_bytes).hexdigest()
-    version = f"{trained_at:%Y%m%dT%H%M%SZ}-{onnx_sha[:6]}"
+    trained_at, version = _version(onnx_bytes)
     fairness = report.fairness_table(
         y_holdout,
         holdout_probability,
@@ -498,10 +515,7 @@ def train_model(
         "data": {"source": dataset.source, "sha256": dataset.sha256},
         "explanation": explanation,
         "seed": seed,
-        "onnx_max_abs_difference": difference,
-        "trained_at": trained_at.isoformat().replace("+00:00", "Z"),
-        "training_seconds": round(time.perf_counter() - started, 2),
-        "libraries": _libraries(),
+        **_provenance(trained_at, started, difference),
         "limitations": limitations,
     }
     folder = publish_model(Path(out_root) / name, card, joblib_bytes, onnx_bytes)
