@@ -46,7 +46,7 @@ Public Function ServedModels() As Variant
     ReDim names(0 To JsonLength(models) - 1)
     For index = 0 To JsonLength(models) - 1
         JsonAssign entry, models(index)
-        names(index) = caText(entry.GetValue("name"))
+        names(index) = JsonScalarText(entry.GetValue("name"))
     Next index
     ServedModels = names
 End Function
@@ -102,10 +102,10 @@ Public Sub LayOutApplicant(ByVal model As String)
     For index = 1 To count
         JsonAssign feature, features(index - 1)
         cells(index, 1) = caFeatureLabel(feature)
-        cells(index, 2) = caKeptValue(oldValues, caText(feature.GetValue("name")), feature)
-        cells(index, 3) = caText(feature.GetValue("unit"))
+        cells(index, 2) = caKeptValue(oldValues, JsonScalarText(feature.GetValue("name")), feature)
+        cells(index, 3) = JsonScalarText(feature.GetValue("unit"))
         cells(index, 4) = caAcceptedText(feature)
-        cells(index, 5) = caText(feature.GetValue("name"))
+        cells(index, 5) = JsonScalarText(feature.GetValue("name"))
     Next index
 
     block.ClearContents
@@ -118,7 +118,7 @@ Public Sub LayOutApplicant(ByVal model As String)
         JsonAssign feature, features(index - 1)
         categories = feature.GetValue("categories")
         If JsonLength(categories) > 0 Then
-            caWriteList shApplicant, listColumn, caText(feature.GetValue("name")), caLabels(categories)
+            caWriteList shApplicant, listColumn, JsonScalarText(feature.GetValue("name")), caLabels(categories)
             caSetListValidation block.Cells(index, 2), shApplicant, listColumn, JsonLength(categories)
             listColumn = listColumn + 1
         End If
@@ -171,7 +171,7 @@ Public Function PrepareBatchHeader(ByVal model As String, ByRef resultNames As V
     headers(1) = "id"
     For index = 1 To JsonLength(features)
         JsonAssign feature, features(index - 1)
-        headers(index + 1) = caText(feature.GetValue("name"))
+        headers(index + 1) = JsonScalarText(feature.GetValue("name"))
     Next index
     For index = 0 To JsonLength(resultNames) - 1
         headers(JsonLength(features) + 2 + index) = resultNames(index)
@@ -275,8 +275,8 @@ Private Function caKeptValue(ByRef oldValues As Variant, ByVal name As String, _
     If JsonLength(categories) > 0 And Not IsEmpty(kept) Then
         For index = 0 To JsonLength(categories) - 1
             JsonAssign entry, categories(index)
-            If LCase$(Trim$(CStr(kept))) = LCase$(caText(entry.GetValue("code"))) Then
-                kept = caText(entry.GetValue("label"))
+            If LCase$(Trim$(CStr(kept))) = LCase$(JsonScalarText(entry.GetValue("code"))) Then
+                kept = JsonScalarText(entry.GetValue("label"))
                 Exit For
             End If
         Next index
@@ -285,9 +285,9 @@ Private Function caKeptValue(ByRef oldValues As Variant, ByVal name As String, _
 End Function
 
 Private Function caFeatureLabel(ByVal feature As Object) As String
-    caFeatureLabel = caText(feature.GetValue("label"))
-    If Len(caFeatureLabel) = 0 Then caFeatureLabel = caText(feature.GetValue("description"))
-    If Len(caFeatureLabel) = 0 Then caFeatureLabel = caText(feature.GetValue("name"))
+    caFeatureLabel = JsonScalarText(feature.GetValue("label"))
+    If Len(caFeatureLabel) = 0 Then caFeatureLabel = JsonScalarText(feature.GetValue("description"))
+    If Len(caFeatureLabel) = 0 Then caFeatureLabel = JsonScalarText(feature.GetValue("name"))
 End Function
 
 ' The accepted range as a note: "1 to 120", "more than 0 to 1000000", "pick from the list".
@@ -307,7 +307,7 @@ Private Function caAcceptedText(ByVal feature As Object) As String
     If accepted.GetValue("min_exclusive") = True Then lowText = "more than " & lowText
     If accepted.GetValue("max_exclusive") = True Then highText = "less than " & highText
     caAcceptedText = lowText & " to " & highText
-    If caText(feature.GetValue("type")) = "integer" Then
+    If JsonScalarText(feature.GetValue("type")) = "integer" Then
         caAcceptedText = caAcceptedText & ", whole numbers"
     End If
 End Function
@@ -319,8 +319,8 @@ Private Function caLabels(ByVal categories As Variant) As Variant
     ReDim labels(0 To JsonLength(categories) - 1)
     For index = 0 To JsonLength(categories) - 1
         JsonAssign entry, categories(index)
-        labels(index) = caText(entry.GetValue("label"))
-        If Len(labels(index)) = 0 Then labels(index) = caText(entry.GetValue("code"))
+        labels(index) = JsonScalarText(entry.GetValue("label"))
+        If Len(labels(index)) = 0 Then labels(index) = JsonScalarText(entry.GetValue("code"))
     Next index
     caLabels = labels
 End Function
@@ -367,11 +367,4 @@ End Function
 
 Private Function caName(ByVal name As String) As Range
     Set caName = ThisWorkbook.Names(name).RefersToRange
-End Function
-
-Private Function caText(ByVal value As Variant) As String
-    If IsObject(value) Then Exit Function
-    If IsEmpty(value) Or IsNull(value) Then Exit Function
-    If IsArray(value) Then Exit Function
-    caText = CStr(value)
 End Function

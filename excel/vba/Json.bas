@@ -84,6 +84,15 @@ Public Function JsonLength(ByVal items As Variant) As Long
     End If
 End Function
 
+' A parsed JSON value as text: a string, number or Boolean as CStr writes it; an object,
+' an array, null or a missing value as "".
+Public Function JsonScalarText(ByVal value As Variant) As String
+    If IsObject(value) Then Exit Function
+    If IsEmpty(value) Or IsNull(value) Then Exit Function
+    If IsArray(value) Then Exit Function
+    JsonScalarText = CStr(value)
+End Function
+
 Private Sub jpValue(ByRef result As Variant)
     Dim c As String
     c = jpPeek()

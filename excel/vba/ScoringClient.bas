@@ -162,10 +162,10 @@ Public Function StatusMessage(ByVal status As Long, ByVal replyText As String) A
 
     Set problem = scTryParseObject(replyText)
     If Not problem Is Nothing Then
-        title = scText(problem.GetValue("title"))
-        detail = scText(problem.GetValue("detail"))
+        title = JsonScalarText(problem.GetValue("title"))
+        detail = JsonScalarText(problem.GetValue("detail"))
         fields = scEntriesText(problem.GetValue("errors"), vbLf, "- ")
-        requestId = scText(problem.GetValue("request_id"))
+        requestId = JsonScalarText(problem.GetValue("request_id"))
     End If
     If Len(title) = 0 Then title = "HTTP " & status
 
@@ -206,8 +206,8 @@ End Function
 Public Function ProblemFieldText(ByVal entry As Object) As String
     Dim field As String
     Dim message As String
-    field = scText(entry.GetValue("field"))
-    message = scText(entry.GetValue("message"))
+    field = JsonScalarText(entry.GetValue("field"))
+    message = JsonScalarText(entry.GetValue("message"))
     If Len(field) > 0 Then
         ProblemFieldText = field & ": " & message
     Else
@@ -250,11 +250,4 @@ Private Function scTryParseObject(ByVal text As String) As JsonObject
     Exit Function
 NotJson:
     Set scTryParseObject = Nothing
-End Function
-
-Private Function scText(ByVal value As Variant) As String
-    If IsObject(value) Then Exit Function
-    If IsEmpty(value) Or IsNull(value) Then Exit Function
-    If IsArray(value) Then Exit Function
-    scText = CStr(value)
 End Function
