@@ -123,20 +123,26 @@ def _seed(duration: Any, amount: Any, age: Any) -> dict[str, Any]:
     return applicant(SEED_FEATURES, (duration, amount, age))
 
 
-_SEED_ARGUMENT_DOCS = {
-    "duration": "credit duration in months (1–120)",
-    "amount": "credit amount in DM (more than 0)",
-    "age": "applicant's age in years (18–100)",
-    "model": _MODEL_DOC,
-}
+def _arguments(docs: dict[str, str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """One decorator for xlwings' declarations of the arguments a form's functions share
+    (xw.arg records each argument's options on the function by name, in any order)."""
+
+    def declare(function: Callable[..., Any]) -> Callable[..., Any]:
+        for name, doc in docs.items():
+            function = xw.arg(name, err_to_str=True, doc=doc)(function)
+        return function
+
+    return declare
 
 
-def _seed_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
-    """xlwings' declarations of the seed form's arguments, written once for its three
-    functions (xw.arg records each argument's options on the function, in any order)."""
-    for name, doc in _SEED_ARGUMENT_DOCS.items():
-        function = xw.arg(name, err_to_str=True, doc=doc)(function)
-    return function
+_seed_arguments = _arguments(
+    {
+        "duration": "credit duration in months (1–120)",
+        "amount": "credit amount in DM (more than 0)",
+        "age": "applicant's age in years (18–100)",
+        "model": _MODEL_DOC,
+    }
+)
 
 
 def _seed_cell(work: Callable[[Settings], Any], caller: Any) -> Any:
@@ -187,32 +193,31 @@ def CREDIT_SCORE_TABLE(table, model=None, header=True, caller=None):
     return _cell(lambda s: credit_score_table(service, s, table, model, header), caller)
 
 
-_HEADERS_DOC = "the feature names: one row or column (e.g. a CREDIT_FEATURES name column)"
-_VALUES_DOC = "the values, in the same order: numbers, or a category's code or label"
+_record_arguments = _arguments(
+    {
+        "headers": "the feature names: one row or column (e.g. a CREDIT_FEATURES name column)",
+        "values": "the values, in the same order: numbers, or a category's code or label",
+        "model": _MODEL_DOC,
+    }
+)
 
 
 @xw.func(category=CATEGORY, call_in_wizard=False)
-@xw.arg("headers", err_to_str=True, doc=_HEADERS_DOC)
-@xw.arg("values", err_to_str=True, doc=_VALUES_DOC)
-@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+@_record_arguments
 def CREDIT_SCORE_RECORD(headers, values, model=None, caller=None):
     """Probability of default (0–1) of one applicant of any model, given names and values."""
     return _cell(lambda s: credit_score_record(service, s, headers, values, model), caller)
 
 
 @xw.func(category=CATEGORY, call_in_wizard=False)
-@xw.arg("headers", err_to_str=True, doc=_HEADERS_DOC)
-@xw.arg("values", err_to_str=True, doc=_VALUES_DOC)
-@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+@_record_arguments
 def CREDIT_DECISION_RECORD(headers, values, model=None, caller=None):
     """approve or decline, for one applicant of any model, given names and values."""
     return _cell(lambda s: credit_decision_record(service, s, headers, values, model), caller)
 
 
 @xw.func(category=CATEGORY, call_in_wizard=False)
-@xw.arg("headers", err_to_str=True, doc=_HEADERS_DOC)
-@xw.arg("values", err_to_str=True, doc=_VALUES_DOC)
-@xw.arg("model", err_to_str=True, doc=_MODEL_DOC)
+@_record_arguments
 @xw.arg("header", err_to_str=True, doc="TRUE adds a row of column names (default FALSE)")
 def CREDIT_REASONS_RECORD(headers, values, model=None, header=False, caller=None):
     """Each feature's contribution, largest first: two columns, feature and contribution."""
