@@ -56,7 +56,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     stats.init_app(app)
     dashboard.init_app(app)
     addin.init_app(app)
-    db.create_tables(engine)
+    # Every table at this release's schema (Alembic; stamps a database of the release
+    # before migrations), under a lock so that workers starting together take turns.
+    try:
+        db.upgrade(engine)
+    except Exception:
+        engine.dispose()  # no app to dispose of it later
+        raise
 
     from server.api import api
     from server.problems import register_error_handlers

@@ -11,12 +11,18 @@ For Linux deployments behind nginx, gunicorn stays supported: ``gunicorn server.
 it once; ``keys list`` shows every key (never the key itself); ``keys revoke ID`` stops
 a key at once. Keys live in the server's database (CREDITSCORER_DATABASE_URL, else the
 SQLite file in the instance folder).
+
+``python -m server db upgrade`` brings that database's tables to this release's schema
+(Alembic; start-up does the same), ``db current`` shows its revision, ``db history`` the
+revisions, and ``db revision -m MESSAGE [--autogenerate]`` writes a new one
+(server/migrations/README).
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import logging
 import os
 import socket
@@ -200,6 +206,101 @@ def _keys(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
+class _QuietAlembic(logging.Filter):
+    """Alembic's own INFO lines, less the ones that name its internals."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(("Context impl", "Will assume"))
+
+
+def _db(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from server import db
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").addFilter(_QuietAlembic())
+    if args.db_command == "history":
+        return _db_history()
+    try:
+        engine = _engine(args.database_url)
+    except (sa.exc.ArgumentError, ImportError) as error:
+        # Not a URL, an unknown dialect, or a driver that is not installed.
+        print(f"error: the database URL is not usable: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: cannot make the SQLite file's folder: {error}", file=sys.stderr)
+        return 1
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        if args.db_command == "upgrade":
+            db.upgrade(engine, args.revision)
+        elif args.db_command == "current":
+            current = db.current_revision(engine)
+            head = db.head_revision()
+            if current is None:
+                print(f"{where}: no revision (empty, or made before migrations; db upgrade)")
+            else:
+                print(f"{where}: {current}{' (head)' if current == head else f', head {head}'}")
+        else:
+            return _db_revision(engine, args.message, args.autogenerate)
+        return 0
+    except sa.exc.DBAPIError as error:
+        # Connection refused, no such database, wrong password, a read-only file …
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        print(f"error: cannot use the database {where}: {reason}", file=sys.stderr)
+        return 1
+    except db.SchemaError as error:
+        print(f"error: {where}: {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+
+
+def _db_history() -> int:
+    from alembic.script import ScriptDirectory
+
+    from server import db
+
+    script = ScriptDirectory.from_config(db.alembic_config())
+    for revision in script.walk_revisions():
+        head = " (head)" if revision.is_head else ""
+        doc = (revision.doc or "").strip().splitlines()[0] if revision.doc else ""
+        print(f"{revision.down_revision or 'base'} -> {revision.revision}{head}: {doc}")
+    return 0
+
+
+def _db_revision(engine, message: str, autogenerate: bool) -> int:
+    from alembic import command
+
+    from server import db
+
+    head = db.head_revision()
+    number = f"{int(head or 0) + 1:04d}"
+    if autogenerate:
+        # Compared against a database at the head revision: upgrade it first.
+        db.upgrade(engine)
+    with engine.connect() as connection:
+        config = db.alembic_config(connection)
+        if importlib.util.find_spec("ruff"):
+            # The new file in the house style (imports sorted, unused ones removed).
+            # A hand-written revision keeps its imports until its operations use them.
+            hooks = (("lint", "check --fix"),) if autogenerate else ()
+            hooks += (("format", "format"),)
+            config.set_section_option(
+                "post_write_hooks", "hooks", ", ".join(name for name, _ in hooks)
+            )
+            for hook, options in hooks:
+                config.set_section_option("post_write_hooks", f"{hook}.type", "module")
+                config.set_section_option("post_write_hooks", f"{hook}.module", "ruff")
+                config.set_section_option(
+                    "post_write_hooks", f"{hook}.options", f"{options} REVISION_SCRIPT_FILENAME"
+                )
+        command.revision(config, message, autogenerate=autogenerate, rev_id=number)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -220,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         help="TLS certificate (PEM) to serve HTTPS, e.g. for the Office add-in",
     )
     parser.add_argument("--key", default=None, help="the certificate's private key (PEM)")
-    commands = parser.add_subparsers(dest="command", metavar="{keys}", help="serve when omitted")
+    commands = parser.add_subparsers(dest="command", metavar="{keys,db}", help="serve when omitted")
     keys_parser = commands.add_parser("keys", help="manage API keys")
     keys_parser.add_argument(
         "--database-url", default=None, help="default: CREDITSCORER_DATABASE_URL or instance/"
@@ -232,9 +333,27 @@ def main(argv: list[str] | None = None) -> int:
     keys_commands.add_parser("list", help="every key: id, role, state, created, name")
     revoke = keys_commands.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id", help="the id shown by keys add / keys list")
+    db_parser = commands.add_parser("db", help="the database's schema (Alembic migrations)")
+    db_parser.add_argument(
+        "--database-url", default=None, help="default: CREDITSCORER_DATABASE_URL or instance/"
+    )
+    db_commands = db_parser.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="bring the tables to the newest revision")
+    upgrade.add_argument("revision", nargs="?", default="head", help="default: head")
+    db_commands.add_parser("current", help="the revision the database is at")
+    db_commands.add_parser("history", help="every revision, newest first")
+    revision = db_commands.add_parser("revision", help="write a new revision file")
+    revision.add_argument("-m", "--message", required=True, help="what the revision changes")
+    revision.add_argument(
+        "--autogenerate",
+        action="store_true",
+        help="fill it in from the difference between the tables in the code and the database",
+    )
     args = parser.parse_args(argv)
     if args.command == "keys":
         return _keys(args)
+    if args.command == "db":
+        return _db(args)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

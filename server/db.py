@@ -2,16 +2,26 @@
 
 SQLite by default (a file in the instance folder, WAL mode and a busy timeout so that
 several gunicorn workers can share it); PostgreSQL when ``CREDITSCORER_DATABASE_URL``
-points at one. SQLAlchemy Core only: tables, not an ORM.
+points at one. SQLAlchemy Core only: tables, not an ORM. Alembic keeps the tables'
+schema current: the revisions in ``server/migrations/versions`` run at start-up and
+with ``python -m server db upgrade``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 metadata = sa.MetaData()
 
@@ -43,34 +53,168 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises table creation.
+# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises schema changes.
 _DDL_LOCK = 0x43_72_65_64_69_74_53_63  # "CreditSc"
 _DDL_ATTEMPTS = 5
 
+MIGRATIONS = Path(__file__).with_name("migrations")
+# The revision that is the schema of the release before migrations, and the tables that
+# release's metadata.create_all made: a database holding them and no alembic_version is
+# that release's, and is stamped with this revision rather than built by it.
+BASELINE = "0001"
+BASELINE_TABLES = ("query_log", "api_keys")
 
-def create_tables(engine: Engine, tables: list[sa.Table] | None = None) -> None:
-    """Create the tables registered on ``metadata`` (or just ``tables``) that do not exist yet.
+log = logging.getLogger("creditscorer.db")
 
-    Several processes may start at once on an empty database (gunicorn workers, or N app
-    containers behind one PostgreSQL). Each would see no table and create it, and all but
-    one would fail with "already exists". On PostgreSQL a transaction-scoped advisory lock
-    makes them take turns, and the later ones find the tables made; SQLite's driver runs
-    each CREATE on its own, so there the loser of a race simply looks again (as it does
-    when a fresh file is still being switched to WAL by another connection).
+
+class SchemaError(RuntimeError):
+    """The database's schema cannot be brought to this release's (e.g. it is newer)."""
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What ``upgrade`` did: the revision before (None: none recorded) and after."""
+
+    before: str | None
+    after: str | None
+    stamped: bool  # a database of the release before migrations, recorded as BASELINE
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, built here (no alembic.ini): the scripts in server/migrations.
+
+    ``connection`` is the one the migrations run on (env.py takes it from the attributes).
+    """
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    # Revision files are numbered: 0001_first_release_schema.py, 0002_….py
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest revision this release's migrations know."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision recorded in the database's alembic_version (None: no such record)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> Upgrade:
+    """Bring the database's tables to ``revision`` (the newest by default); safe to repeat.
+
+    An empty database gets every revision in turn. One made by the release before
+    migrations (its tables present, no alembic_version) is stamped with ``BASELINE``
+    first, then upgraded, and keeps its rows.
+
+    Several processes may start at once (gunicorn workers, or N app containers behind one
+    PostgreSQL), and each would find the schema old and change it. They take turns: on
+    PostgreSQL under a transaction-scoped advisory lock, on SQLite in a write transaction
+    begun at once (``BEGIN IMMEDIATE``); the later ones then find the schema current and do
+    nothing. Both databases change their schema inside that transaction, so a migration
+    that fails leaves the database as it was.
     """
     for attempt in range(_DDL_ATTEMPTS):
         try:
-            with engine.begin() as connection:
-                if connection.dialect.name == "postgresql":
-                    connection.execute(
-                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK}
-                    )
-                metadata.create_all(connection, tables=tables)
-            return
+            with _schema_lock(engine) as connection:
+                done = _upgrade_locked(connection, revision)
+            break
         except sa.exc.OperationalError as error:
             # "database is locked": several SQLite connections switching a new file to WAL
             # at the same moment, where SQLite refuses at once rather than wait.
-            transient = "already exists" in str(error) or "database is locked" in str(error)
-            if not transient or attempt == _DDL_ATTEMPTS - 1:
+            if "database is locked" not in str(error) or attempt == _DDL_ATTEMPTS - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
+    where = engine.url.render_as_string(hide_password=True)
+    if done.stamped:
+        log.info(
+            "%s: found %s and no alembic_version (made by the release before migrations): "
+            "stamped %s",
+            where,
+            ", ".join(BASELINE_TABLES),
+            BASELINE,
+        )
+    start = BASELINE if done.stamped else done.before
+    if start != done.after:
+        log.info("%s: upgraded from %s to %s", where, start or "an empty database", done.after)
+    elif not done.stamped:
+        log.info("%s: at %s, nothing to do", where, done.after)
+    return done
+
+
+def create_tables(engine: Engine) -> None:
+    """Create or upgrade the tables: ``upgrade(engine)``, under the same lock."""
+    upgrade(engine)
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that no other process changing the schema can share."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+            yield connection
+        return
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        # A batch migration copies a table and drops the old one, which with foreign keys
+        # on would delete or refuse rows that point at it. The pragma is ignored inside a
+        # transaction, so it is set before, and the keys are checked before the commit.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+        try:
+            # pysqlite begins no transaction for DDL; this one also takes the write lock
+            # now (waiting out the busy timeout), so the check of the version and the
+            # change are one step that no other process can interleave.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            yield connection
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise SchemaError(f"the migration left rows whose foreign key is broken: {broken}")
+            connection.commit()
+        finally:
+            connection.rollback()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+
+
+def _upgrade_locked(connection: Connection, revision: str) -> Upgrade:
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(connection)
+    before = MigrationContext.configure(connection).get_current_revision()
+    stamped = False
+    if before is None:
+        present = set(sa.inspect(connection).get_table_names()) & set(BASELINE_TABLES)
+        if present == set(BASELINE_TABLES):
+            command.stamp(config, BASELINE)
+            stamped = True
+        elif present:
+            # A key added before the server ever started: BASELINE creates the rest.
+            log.info("found only %s: %s creates the other tables", ", ".join(present), BASELINE)
+    else:
+        script = ScriptDirectory.from_config(config)
+        known = {r.revision for r in script.walk_revisions()}
+        if before not in known:
+            raise SchemaError(
+                f"the database is at revision {before}, which this release does not know "
+                f"(its newest is {script.get_current_head()}): a newer release upgraded it"
+            )
+    command.upgrade(config, revision)
+    after = MigrationContext.configure(connection).get_current_revision()
+    return Upgrade(before=before, after=after, stamped=stamped)

@@ -111,7 +111,8 @@ def _now() -> datetime:
 
 
 def create_tables(engine: Engine) -> None:
-    db.create_tables(engine, tables=[api_keys])
+    """Bring the database's tables, this one among them, up to date (``db.upgrade``)."""
+    db.upgrade(engine)
 
 
 class _KeyChanges:
@@ -294,9 +295,11 @@ def _is_preflight() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """Create the keys table, check every request's key, and answer CORS for allowed origins."""
+    """Check every request's key, and answer CORS for allowed origins.
+
+    The keys table is made by ``create_app``'s schema upgrade, which runs before this.
+    """
     engine: Engine = app.extensions["creditscorer.db"]
-    create_tables(engine)
     settings = app.extensions["creditscorer.settings"]
     checker = KeyChecker(engine, settings.key_open_recheck_seconds)
     app.extensions["creditscorer.keys"] = checker
