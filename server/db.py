@@ -136,14 +136,6 @@ def upgrade(engine: Engine, revision: str = "head") -> Upgrade:
                 raise
             time.sleep(0.05 * (attempt + 1))
     where = engine.url.render_as_string(hide_password=True)
-    if done.stamped:
-        log.info(
-            "%s: found %s and no alembic_version (made by the release before migrations): "
-            "stamped %s",
-            where,
-            ", ".join(BASELINE_TABLES),
-            BASELINE,
-        )
     start = BASELINE if done.stamped else done.before
     if start != done.after:
         log.info("%s: upgraded from %s to %s", where, start or "an empty database", done.after)
@@ -204,6 +196,13 @@ def _upgrade_locked(connection: Connection, revision: str) -> Upgrade:
         if present == set(BASELINE_TABLES):
             command.stamp(config, BASELINE)
             stamped = True
+            log.info(
+                "%s: found %s and no alembic_version (made by the release before "
+                "migrations): stamped %s",
+                connection.engine.url.render_as_string(hide_password=True),
+                ", ".join(BASELINE_TABLES),
+                BASELINE,
+            )
         elif present:
             # A key added before the server ever started: BASELINE creates the rest.
             log.info("found only %s: %s creates the other tables", ", ".join(present), BASELINE)

@@ -8,6 +8,8 @@ release before migrations is frozen as the DDL its ``metadata.create_all`` ran
 from __future__ import annotations
 
 import logging
+import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -27,6 +29,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).with_name("data")
 OLD_KEY = "cs_0123456789ab_an-old-secret-of-the-release-before-migrations"
 ROWS = 3
+PREVIOUS_RELEASE = "bd58281"  # the release before migrations
+# The newest code before migrations: the query log's detail table, made by create_all.
+JUST_BEFORE_MIGRATIONS = "33ac01f"
 
 
 @pytest.fixture
@@ -55,17 +60,21 @@ def engine_for(url: str) -> sa.Engine:
     return db.make_engine(url)
 
 
-def make_previous_release_database(url: str, tables: tuple[str, ...] = ("query_log", "api_keys")):
-    """The tables the release before migrations made, with a few rows in them."""
+def make_previous_release_database(
+    url: str, tables: tuple[str, ...] = ("query_log", "api_keys"), commit: str = PREVIOUS_RELEASE
+):
+    """The tables the code at ``commit`` made with create_all, with a few rows in them."""
     engine = engine_for(url)
     dialect = "postgresql" if engine.dialect.name == "postgresql" else "sqlite"
-    ddl = (DATA / f"schema_bd58281_{dialect}.sql").read_text(encoding="utf-8")
+    ddl = (DATA / f"schema_{commit}_{dialect}.sql").read_text(encoding="utf-8")
     lines = [line for line in ddl.splitlines() if not line.startswith("--")]
     statements = [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
     try:
         with engine.begin() as connection:
             for statement in statements:
-                if any(f" {name} " in statement.split("(")[0] + " " for name in tables):
+                # "CREATE TABLE name (" or "CREATE INDEX ix ON name (": the table it makes.
+                table = statement.split("(")[0].split()[-1]
+                if table in tables or commit != PREVIOUS_RELEASE:
                     connection.exec_driver_sql(statement)
             if "query_log" in tables:
                 for n in range(ROWS):
@@ -216,17 +225,22 @@ def test_the_comparison_sees_a_column_the_code_declares_and_no_revision_adds(url
     changed = sa.MetaData()
     for table in db.metadata.sorted_tables:
         table.to_metadata(changed)
-    changed.tables["query_log"].append_column(sa.Column("body_sha256", sa.String(64)))
+    changed.tables["query_log"].append_column(sa.Column("column_without_a_revision", sa.String(64)))
     differences = schema_differences(url, changed)
-    assert [(d[0], d[3].name) for d in differences] == [("add_column", "body_sha256")]
+    assert [(d[0], d[3].name) for d in differences] == [("add_column", "column_without_a_revision")]
 
 
-def test_revision_0001_makes_exactly_what_the_release_before_migrations_made(url, tmp_path, db_url):
-    assert upgrade_here(url, "0001").after == "0001"
+@pytest.mark.parametrize(
+    ("revision", "commit"), [("0001", PREVIOUS_RELEASE), ("0002", JUST_BEFORE_MIGRATIONS)]
+)
+def test_a_revision_makes_exactly_what_create_all_made_in_the_code_it_stands_for(
+    url, tmp_path, db_url, revision, commit
+):
+    assert upgrade_here(url, revision).after == revision
     built = reflected_schema(url)
     if url.startswith("sqlite"):
         frozen_url = f"sqlite:///{tmp_path / 'frozen.sqlite3'}"
-        make_previous_release_database(frozen_url)
+        make_previous_release_database(frozen_url, commit=commit)
         assert reflected_schema(frozen_url) == built
         return
     schema = f"frozen_{uuid.uuid4().hex[:12]}"
@@ -239,12 +253,21 @@ def test_revision_0001_makes_exactly_what_the_release_before_migrations_made(url
             .update_query_dict({"options": f"-csearch_path={schema}"})
             .render_as_string(hide_password=False)
         )
-        make_previous_release_database(frozen_url)
+        make_previous_release_database(frozen_url, commit=commit)
         assert reflected_schema(frozen_url) == built
     finally:
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_a_database_made_just_before_migrations_gets_only_what_it_lacks(url):
+    """The detail table and its columns came before migrations: 0002 finds them made."""
+    make_previous_release_database(url, commit=JUST_BEFORE_MIGRATIONS)
+    done = upgrade_here(url)
+    assert (done.stamped, done.after) == (True, db.head_revision())
+    assert old_rows(url) == EXPECTED_OLD_ROWS
+    assert schema_differences(url) == []
 
 
 def test_upgrading_twice_changes_nothing_the_second_time(url, caplog):
@@ -365,4 +388,34 @@ def test_history_lists_the_revisions_from_the_first():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].startswith("base -> 0001")
+    assert "0001 -> 0002" in done.stdout
     assert f"-> {db.head_revision()} (head)" in done.stdout
+
+
+def test_the_operations_page_shows_what_the_commands_print(tmp_path):
+    """docs/operations.md's Migrations example, run on a database of the release before."""
+    page = (PROJECT_ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = page.split("## Migrations", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```console\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "instance").mkdir()
+    make_previous_release_database(f"sqlite:///{tmp_path / 'instance' / 'creditscorer.sqlite3'}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITSCORER_")}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    commands = [line for line in block.splitlines() if line.startswith("$ ")]
+    assert len(commands) >= 5
+    printed = []
+    for command in commands:
+        argv = shlex.split(command.removeprefix("$ "))
+        assert argv[:3] == ["python", "-m", "server"]
+        done = subprocess.run(
+            [sys.executable, *argv[1:]],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        printed += [command, *(done.stderr + done.stdout).splitlines()]
+    assert printed == block.splitlines()

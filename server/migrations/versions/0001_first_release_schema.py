@@ -1,11 +1,12 @@
-"""The first release's schema: the query log and the API keys, as its create_all made them.
+"""The first release's schema: the query log and the API keys.
 
-Frozen here on purpose: later changes to ``server/querylog.py`` or ``server/keys.py`` go
-into new revisions, never into this one. A table that already exists is left alone: a
-database made by the release before migrations may hold only ``api_keys`` (a key added
-with ``python -m server keys add`` before the server ever started), and this revision
-then creates just what is missing. A database that has both tables is stamped with this
-revision instead of running it (``server.db.upgrade``).
+Exactly what that release's ``metadata.create_all`` made, frozen here on purpose: later
+changes to ``server/querylog.py`` or ``server/keys.py`` go into new revisions, never
+into this one. A table that already exists is left alone: a database made by the release
+before migrations may hold only ``api_keys`` (a key added with ``python -m server keys
+add`` before the server ever started), and this revision then creates just what is
+missing. A database that has both tables is stamped with this revision instead of
+running it (``server.db.upgrade``).
 """
 
 from __future__ import annotations
