@@ -8,16 +8,23 @@ log and one without, are asked the same single score in turn (A, B, A, B, … so
 machine noise hits both alike); the medians and their difference are printed, beside the
 server-side cost of the log measured in-process (building the row, writing it).
 
-Part 2, statistics: a log of 1,000,000 rows spread over 30 days (two models, 5 % errors,
-single scores and batches) is seeded into a new database; the stats of one model for the
-last 24 hours and for all 30 days, and the all-model totals, are timed with the window
-index and again without it.
+Part 2, group commit (``--only group-commit`` runs just this part): 8 threads of one
+process write log rows (real ones, from a scored request) as fast as they can, with one
+commit per row and with group commit (``QueryLog(group_commit=...)``; ``--writers 1 2 4``
+compares how many groups a process writes at once), in turn; rows per second and rows per
+commit are printed side by side, and a lone writer's cost, which group commit must not
+raise. ``--synchronous-commit`` repeats it with PostgreSQL's durable commits.
 
 Part 3, a big batch's log write (``--only batch-write`` runs just this part): the log row of
 one scored 100,000-row JSON batch is built, inserted and committed, in turn (A, B, B, A, …)
 the way it was (inputs and outputs inline as JSON text) and the way it is (counts, summary
 and the body's SHA-256 inline, inputs and outputs zstd-compressed in ``query_log_detail``);
 the medians and their ratio are printed.
+
+Part 4, statistics: a log of 1,000,000 rows spread over 30 days (two models, 5 % errors,
+single scores and batches) is seeded into a new database; the stats of one model for the
+last 24 hours and for all 30 days, and the all-model totals, are timed with the window
+index and again without it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import http.client
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -120,8 +128,9 @@ def server_side_cost(model_dir: Path, database_url: str, n: int) -> None:
         finally:
             spent["write"].append(time.perf_counter() - started)
 
-    app = create_app(model_dir=model_dir, train_if_missing=False, database_url=database_url)
+    # Patched before the app is made: its metrics wrap the write method it finds then.
     querylog._row, querylog.QueryLog.write = timed_row, timed_write  # type: ignore[assignment]
+    app = create_app(model_dir=model_dir, train_if_missing=False, database_url=database_url)
     try:
         client = app.test_client()
         for _ in range(n):
@@ -134,6 +143,120 @@ def server_side_cost(model_dir: Path, database_url: str, n: int) -> None:
         median, mean = _median_ms(values), 1000 * statistics.mean(values)
         p99 = _quantile_ms(values, 0.99)
         print(f"  {label:<9} median {median:6.3f} ms   mean {mean:6.3f} ms   p99 {p99:6.3f} ms")
+
+
+def _sample_row(model_dir: Path, database_url: str) -> dict:
+    """The log row of one real single score, as the app writes it."""
+    import server.querylog as querylog
+
+    captured: list[dict] = []
+    original = querylog.QueryLog.write
+
+    def capture(self, row, detail=None):
+        captured.append(dict(row))
+        return original(self, row, detail)
+
+    querylog.QueryLog.write = capture  # type: ignore[method-assign]
+    try:  # before the app is made: its metrics wrap the method it has then
+        app = create_app(model_dir=model_dir, train_if_missing=False, database_url=database_url)
+        app.test_client().get(PATH)
+    finally:
+        querylog.QueryLog.write = original  # type: ignore[method-assign]
+    app.extensions["creditscorer.db"].dispose()
+    return captured[0]
+
+
+def group_commit_cost(
+    model_dir: Path,
+    database_url: str,
+    threads: int,
+    seconds: float,
+    rounds: int,
+    synchronous_commit: bool = False,
+    writers: tuple[int, ...] = (1,),
+) -> dict[str, dict[str, float]]:
+    """Rows per second from ``threads`` writers, one commit per row and group commit (with
+    each number of concurrent groups in ``writers``), in turn; returns the medians."""
+    from server import db
+    from server.querylog import QueryLog
+
+    template = _sample_row(model_dir, database_url)
+    engine = db.make_engine(database_url)
+    variants = {"one commit per row": (False, 1)}
+    for n in writers:
+        variants[f"group commit, {n} at once" if len(writers) > 1 else "group commit"] = (True, n)
+    figures: dict[str, dict[str, list[float]]] = {
+        label: {"rows/s": [], "rows/commit": []} for label in variants
+    }
+    prefix = f"bench-group-{time.time_ns()}"
+    try:
+        for round_ in range(rounds):
+            order = list(variants)
+            order = order[round_ % len(order) :] + order[: round_ % len(order)]  # rotate
+            for label in order:
+                grouped, at_once = variants[label]
+                querylog = QueryLog(
+                    engine, True, 0, synchronous_commit, group_commit=grouped, group_writers=at_once
+                )
+                written = [0] * threads
+                stop = time.perf_counter() + seconds
+                barrier = threading.Barrier(threads)
+
+                def work(t: int, querylog=querylog, written=written, stop=stop, barrier=barrier):
+                    barrier.wait()
+                    while time.perf_counter() < stop:
+                        querylog.write({**template, "request_id": f"{prefix}-{t}"})
+                        written[t] += 1
+
+                started = time.perf_counter()
+                pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+                for thread in pool:
+                    thread.start()
+                for thread in pool:
+                    thread.join()
+                elapsed = time.perf_counter() - started
+                figures[label]["rows/s"].append(sum(written) / elapsed)
+                figures[label]["rows/commit"].append(querylog.writer.stats.items_per_group)
+        # One writer alone, the two settings in turn: group commit must cost it nothing.
+        alone = {
+            label: QueryLog(
+                engine, True, 0, synchronous_commit, group_commit=label == "group commit"
+            )
+            for label in ("group commit", "one commit per row")
+        }
+        spent: dict[str, list[float]] = {label: [] for label in alone}
+        for i in range(600):
+            for label, querylog in alone.items() if i % 2 else reversed(alone.items()):
+                started = time.perf_counter()
+                querylog.write({**template, "request_id": f"{prefix}-lone"})
+                if i >= 100:
+                    spent[label].append(time.perf_counter() - started)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.delete(query_log).where(query_log.c.request_id.like(f"{prefix}%"))
+            )
+        engine.dispose()
+    durable = ", synchronous commit" if synchronous_commit and querylog._postgres else ""
+    print(
+        f"log writes, {threads} threads of one process, {rounds} rounds of {seconds:g} s "
+        f"each, in turn ({engine.dialect.name}{durable}; medians of the rounds):"
+    )
+    medians = {
+        label: {key: statistics.median(values) for key, values in entry.items()}
+        for label, entry in figures.items()
+    }
+    base = medians["one commit per row"]["rows/s"]
+    for label, entry in medians.items():
+        print(
+            f"  {label:<26} {entry['rows/s']:7.0f} rows/s ({entry['rows/s'] / base:4.2f}x)  "
+            f"{entry['rows/commit']:5.2f} rows per commit"
+        )
+    print(
+        "  one writer alone, per row: "
+        + ", ".join(f"{label} {_median_ms(values):.3f} ms" for label, values in spent.items())
+    )
+    return medians
 
 
 def seed(engine: sa.Engine, versions: dict[str, str], n: int, days: int) -> None:
@@ -337,10 +460,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None, help="default: new SQLite files")
     parser.add_argument("--rounds", type=int, default=2000, help="single-score rounds")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows seeded for the stats")
+    parser.add_argument("--threads", type=int, default=8, help="writers for the group commit")
+    parser.add_argument(
+        "--synchronous-commit", action="store_true", help="part 2 also with durable commits"
+    )
+    parser.add_argument(
+        "--writers", type=int, nargs="+", default=[1], help="part 2: groups written at once"
+    )
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--batch-rows", type=int, default=100_000, help="rows of the big batch")
     parser.add_argument("--batch-rounds", type=int, default=9, help="big-batch write rounds")
-    parser.add_argument("--only", choices=["batch-write"], help="run only this part")
+    parser.add_argument(
+        "--only", choices=["batch-write", "group-commit"], help="run only this part"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="cs-bench-log-") as tmp:
         model_dir = args.model_dir
@@ -351,11 +483,18 @@ def main(argv: list[str] | None = None) -> int:
             train_all(model_dir, quick=True)
         url = args.database_url or f"sqlite:///{Path(tmp) / 'querylog.sqlite3'}"
         print(f"database: {url.split('@')[-1]}")
+        if args.only == "group-commit":
+            writers = tuple(args.writers)
+            group_commit_cost(model_dir, url, args.threads, 3.0, 6, writers=writers)
+            if args.synchronous_commit:
+                group_commit_cost(model_dir, url, args.threads, 3.0, 6, True, writers)
+            return 0
         batch_write_cost(model_dir, url, args.batch_rows, args.batch_rounds)
         if args.only == "batch-write":
             return 0
         single_score_cost(model_dir, url, args.rounds)
         server_side_cost(model_dir, url, args.rounds)
+        group_commit_cost(model_dir, url, args.threads, 3.0, 6)
         stats_url = args.database_url or f"sqlite:///{Path(tmp) / 'million.sqlite3'}"
         stats_at_scale(model_dir, stats_url, args.rows)
     return 0

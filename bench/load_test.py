@@ -3,11 +3,15 @@
 Run from the project root (127.0.0.1 only; every run is bounded in requests and time)::
 
     python bench/load_test.py                      # 20,000 requests, concurrency 16, 2 workers
-    python bench/load_test.py --database-url postgresql+psycopg://user:pw@127.0.0.1/db
+    python bench/load_test.py --concurrency 8 --database-url postgresql+psycopg://user:pw@127.0.0.1/db
 
 It prints, from one run, side by side:
 
-1. throughput with the query log and without it (``CREDITSCORER_QUERY_LOG=0``);
+1. throughput with the query log's group commit (the default), with one commit per row
+   (``CREDITSCORER_LOG_GROUP_COMMIT=0``, the behaviour before group commit) and without the
+   log (``CREDITSCORER_QUERY_LOG=0``): three servers run side by side and take turns, in
+   ``--rounds`` rounds, and each set-up's median round is shown with the log rows per
+   commit its workers made (from ``/metrics``);
 2. that the log holds exactly one row per request (request ids matched, no loss, no
    duplicates) and that no request failed;
 3. the kill test: one worker gets SIGKILL in the middle of the load; the database passes
@@ -21,10 +25,12 @@ one ``RequestResult`` per request (status, request id, model_version), for other
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import re
 import signal
+import statistics
 import sys
 import tempfile
 import threading
@@ -346,14 +352,39 @@ def kill_one_worker_midway(
     return hook
 
 
-def server_env(model_dir: Path, database_url: str, query_log: bool = True) -> dict[str, str]:
+def server_env(
+    model_dir: Path, database_url: str, query_log: bool = True, group_commit: bool = True
+) -> dict[str, str]:
     return {
         "CREDITSCORER_MODEL_DIR": str(model_dir),
         "CREDITSCORER_TRAIN_IF_MISSING": "0",
         "CREDITSCORER_DATABASE_URL": database_url,
         "CREDITSCORER_QUERY_LOG": "1" if query_log else "0",
+        "CREDITSCORER_LOG_GROUP_COMMIT": "1" if group_commit else "0",
         "CREDITSCORER_LOG_LEVEL": "WARNING",
     }
+
+
+def commit_rows(url: str) -> tuple[float, float]:
+    """The server's ``creditscorer_log_commit_rows`` histogram: (rows, commits) so far, all
+    workers together when it runs with ``PROMETHEUS_MULTIPROC_DIR``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    found = {"sum": 0.0, "count": 0.0}
+    for family in text_string_to_metric_families(text):
+        if family.name == "creditscorer_log_commit_rows":
+            for sample in family.samples:
+                kind = sample.name.rsplit("_", 1)[-1]
+                if kind in found:
+                    found[kind] += sample.value
+    return found["sum"], found["count"]
 
 
 def _describe(label: str, report: LoadReport) -> str:
@@ -374,11 +405,12 @@ def main(argv: list[str] | None = None) -> int:
         "--model-dir", type=Path, default=None, help="default: train into a temp dir"
     )
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per set-up, in turn")
     parser.add_argument("--skip-kill", action="store_true", help="leave out the SIGKILL run")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(PROJECT_ROOT))
 
-    with tempfile.TemporaryDirectory(prefix="creditscorer-load-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="cs-bench-load-") as tmp:
         model_dir = args.model_dir
         if model_dir is None:
             from training import train_all
@@ -390,21 +422,65 @@ def main(argv: list[str] | None = None) -> int:
             f"gunicorn {args.workers} workers (deploy/gunicorn.conf.py); client: "
             f"{args.concurrency} threads; database {url.split('@')[-1]}"
         )
-        reports = {}
-        for label, logging_on in (("with query log", True), ("without query log", False)):
-            with gunicorn_server(server_env(model_dir, url, logging_on), args.workers) as server:
-                run_load(server.url, total=500, concurrency=args.concurrency)  # warm-up
-                reports[label] = run_load(server.url, args.requests, args.concurrency)
-            print(_describe(label, reports[label]), flush=True)
-        on, off = reports["with query log"], reports["without query log"]
-        print(f"throughput ratio with/without log: {on.throughput / off.throughput:.3f}")
-        check = check_log(url, on)
+        # The three set-ups run side by side, their rounds in turn (A B C, B C A, …), so
+        # that the machine's other work weighs on each alike; each prints its median round.
+        setups = {
+            "group commit": server_env(model_dir, url, True, True),
+            "one commit per row": server_env(model_dir, url, True, False),
+            "without query log": server_env(model_dir, url, False),
+        }
+        reports: dict[str, list[LoadReport]] = {label: [] for label in setups}
+        grouping: dict[str, tuple[float, float]] = {}
+        per_round = max(1, args.requests // args.rounds)
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for label, env in setups.items():
+                metrics_dir = Path(tmp) / f"metrics-{len(servers)}"
+                metrics_dir.mkdir()
+                env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+                servers[label] = stack.enter_context(gunicorn_server(env, args.workers))
+                run_load(servers[label].url, total=500, concurrency=args.concurrency)  # warm-up
+            before = {label: commit_rows(server.url) for label, server in servers.items()}
+            for round_ in range(args.rounds):
+                order = list(setups)[round_ % 3 :] + list(setups)[: round_ % 3]
+                for label in order:
+                    report = run_load(servers[label].url, per_round, args.concurrency)
+                    reports[label].append(report)
+            for label, server in servers.items():
+                rows, commits = commit_rows(server.url)
+                grouping[label] = (rows - before[label][0], commits - before[label][1])
+        for label, rounds in reports.items():
+            median = sorted(rounds, key=lambda r: r.throughput)[len(rounds) // 2]
+            rows, commits = grouping[label]
+            per_commit = f"; {rows / commits:.2f} log rows per commit" if commits else ""
+            print(_describe(label, median) + per_commit, flush=True)
+        throughput = {
+            label: statistics.median(r.throughput for r in rounds)
+            for label, rounds in reports.items()
+        }
+        grouped, alone, off = (throughput[label] for label in setups)
         print(
-            f"log rows for the logged run: {check.rows:,} for {len(on.replied):,} replies; "
+            f"throughput, median of {args.rounds} rounds: group commit / one commit per row "
+            f"{grouped / alone:.3f}; with / without the log: group commit {grouped / off:.3f}, "
+            f"one commit per row {alone / off:.3f}"
+        )
+        logged = [r for label in ("group commit", "one commit per row") for r in reports[label]]
+        checks = [check_log(url, report) for report in logged]
+        check = LogCheck(
+            rows=sum(c.rows for c in checks),
+            duplicates=sum(c.duplicates for c in checks),
+            missing=[m for c in checks for m in c.missing],
+            extra=sum(c.extra for c in checks),
+            integrity=checks[-1].integrity,
+        )
+        replied = sum(len(r.replied) for r in logged)
+        print(
+            f"log rows for the logged runs: {check.rows:,} for {replied:,} replies; "
             f"duplicates {check.duplicates}; missing {len(check.missing)}; extra {check.extra}; "
             f"integrity {check.integrity}"
         )
-        ok = not on.failed and not off.failed and check.rows == len(on.results)
+        failed = [r for rounds in reports.values() for report in rounds for r in report.failed]
+        ok = not failed and check.rows == sum(len(r.results) for r in logged)
         ok = ok and not check.missing and not check.duplicates
         if not args.skip_kill:
             with gunicorn_server(server_env(model_dir, url), args.workers) as server:

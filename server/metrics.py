@@ -6,6 +6,9 @@
   raw path, so that unknown URLs cannot multiply the series; ``model`` is empty for routes
   that score nothing.
 * ``creditscorer_log_write_duration_seconds``: each query log row's write and commit.
+* ``creditscorer_log_commit_rows``: log rows per commit; more than one when concurrent
+  requests' rows shared a commit (``server.logwriter``), so ``_sum / _count`` is the
+  average group.
 * ``creditscorer_batch_rows{model}``: rows per batch request.
 
 With several worker processes (gunicorn, ``python -m server --workers N``) each worker
@@ -31,6 +34,7 @@ LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 )  # fmt: skip
 ROW_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
+GROUP_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 32, 64, 256)
 
 
 _LABELS = "creditscorer.metrics.labels"  # environ key: (route, model, batch rows)
@@ -64,6 +68,12 @@ def init_app(app: Flask) -> None:
         "Rows per batch request.",
         ("model",),
         buckets=ROW_BUCKETS,
+        registry=registry,
+    )
+    commit_rows = Histogram(
+        "creditscorer_log_commit_rows",
+        "Query log commits: rows per commit (several when concurrent requests share one).",
+        buckets=GROUP_BUCKETS,
         registry=registry,
     )
     app.extensions["creditscorer.metrics"] = registry
@@ -109,6 +119,8 @@ def init_app(app: Flask) -> None:
     querylog = app.extensions.get("creditscorer.querylog")
     if querylog is not None and hasattr(querylog, "write"):
         querylog.write = _timed(querylog.write, log_writes)
+    if querylog is not None and hasattr(querylog, "writer"):
+        querylog.writer.on_flush = commit_rows.observe
 
     @app.get("/metrics")
     def metrics() -> Response:

@@ -54,6 +54,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from creditscorer.scoring import BatchResult, Model, SingleResult
 from server import db, drift
+from server.logwriter import GroupCommitter, RowInserter
 from server.problems import PROBLEM_JSON, problem
 
 log = logging.getLogger("creditscorer.querylog")
@@ -70,8 +71,10 @@ DETAIL_ENCODING = "zstd+json"  # a zstd frame of {"inputs": …, "outputs": …}
 # 2.7x at its fastest level (see docs/performance.md); the floats of the scores are what
 # keeps any codec near 3x, so a higher level buys almost nothing.
 _ZSTD_LEVEL = 1
+POSTGRES_GROUP_WRITERS = 1  # groups a process writes to PostgreSQL at once (see QueryLog)
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: an alias of the rowid
 _SYNCHRONOUS_COMMIT = "creditscorer.querylog.synchronous_commit"  # per pooled connection
+_Entry = tuple[dict[str, Any], dict[str, Any] | None]  # a log row and its side-table row
 
 query_log = sa.Table(
     "query_log",
@@ -164,6 +167,8 @@ class QueryLog:
         retention_days: int,
         synchronous_commit: bool = False,
         detail_bytes: int = 64 * 1024,
+        group_commit: bool = True,
+        group_writers: int | None = None,
     ):
         self.engine = engine
         self.log_inputs = log_inputs
@@ -175,7 +180,8 @@ class QueryLog:
         self._purging = threading.Lock()
         # SQLite has one writer at a time. Threads of one process queue on this lock and
         # hand over at once; without it they would meet in SQLite's busy handler, which
-        # sleeps 1, 2, 5, 10 … ms between tries. PostgreSQL takes concurrent inserts.
+        # sleeps 1, 2, 5, 10 … ms between tries. With group commit only the group's leader
+        # writes, so the lock matters only when grouping is off (and for other writers).
         self._writing = threading.Lock()
         # PostgreSQL: a commit normally waits for its WAL record to reach the disk (an
         # fsync, 4-8 ms here). Without the wait a committed row still survives any worker's
@@ -187,31 +193,68 @@ class QueryLog:
         # read (key checks). CREDITSCORER_LOG_SYNCHRONOUS_COMMIT=1 restores the wait.
         self._postgres = engine.dialect.name == "postgresql"
         self._async_commit = self._postgres and not synchronous_commit
+        # Concurrent requests' rows share one transaction; each caller still returns only
+        # once its own row is committed (see server.logwriter). Off: one commit per row.
+        if group_writers is None:
+            group_writers = POSTGRES_GROUP_WRITERS if self._postgres else 1
+        self.writer: GroupCommitter[_Entry] = GroupCommitter(
+            self._insert, group_commit, leaders=group_writers
+        )
+        self._log_rows = RowInserter(query_log, engine.dialect)
+        self._detail_rows = RowInserter(query_log_detail, engine.dialect)
 
     def write(self, row: dict[str, Any], detail: dict[str, Any] | None = None) -> None:
-        """Insert a log row (and its ``query_log_detail`` row, if any) in one transaction.
+        """Insert a log row (and its ``query_log_detail`` row, if any, first) in one
+        transaction; return once it is committed. Raises ``SQLAlchemyError`` when the
+        database refuses either, and then neither is kept; ``ValueError`` for a key that is
+        not a column, before anything is written.
 
-        Raises ``SQLAlchemyError`` when the database refuses either; then neither is kept.
+        Rows written by other threads at the same moment may share the transaction; if it
+        fails, each of their ``write`` calls raises.
         """
+        self._log_rows.check(row)
+        if detail is not None:
+            self._detail_rows.check(detail)
+        self.writer.submit((row, detail))
+
+    def _insert(self, entries: list[_Entry]) -> None:
+        """Write a group of entries in one transaction: the detail rows, then the log rows."""
+        rows = [row for row, _ in entries]
+        details = [detail for _, detail in entries if detail is not None]
         if not self._postgres:
+            # executemany: one prepared statement for the group, in one transaction.
             with self._writing, self.engine.begin() as connection:
-                if detail is not None:
-                    connection.execute(query_log_detail.insert(), detail)
-                connection.execute(query_log.insert(), row)
+                if details:
+                    self._detail_rows.execute(connection, details, multi_values=False)
+                self._log_rows.execute(connection, rows, multi_values=False)
             return
-        with self.engine.connect() as connection:
-            if detail is None:  # one statement: autocommit, no BEGIN and COMMIT round trips
-                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            info = connection.connection.info
-            wanted = "off" if self._async_commit else "on"
-            if info.get(_SYNCHRONOUS_COMMIT) != wanted:
-                connection.exec_driver_sql(f"SET synchronous_commit TO {wanted}")
-            if detail is not None:
-                connection.execute(query_log_detail.insert(), detail)
-            connection.execute(query_log.insert(), row)
-            if detail is not None:
-                connection.commit()
-            info[_SYNCHRONOUS_COMMIT] = wanted  # a SET in a transaction lasts once committed
+        # One multi-row INSERT per table: no per-row round trip.
+        statements = self._log_rows.statements(rows, multi_values=True)
+        if details:
+            statements = self._detail_rows.statements(details, multi_values=True) + statements
+        wanted = "off" if self._async_commit else "on"
+        with self.engine.connect() as pooled:
+            info = pooled.connection.info
+            stale = info.get(_SYNCHRONOUS_COMMIT) != wanted
+            if len(statements) == 1:
+                # One statement is its own transaction in autocommit, without the BEGIN and
+                # COMMIT round trips: the common case, a group of log rows alone.
+                connection = pooled.execution_options(isolation_level="AUTOCOMMIT")
+                if stale:
+                    connection.exec_driver_sql(f"SET synchronous_commit TO {wanted}")
+                    info[_SYNCHRONOUS_COMMIT] = wanted
+                connection.exec_driver_sql(*statements[0])
+                return
+            # Several statements (a side table's rows too) need one real transaction: all
+            # of them or none. A setting made inside it holds for the session once it
+            # commits, and for its own commit.
+            with pooled.begin():
+                if stale:
+                    pooled.exec_driver_sql(f"SET synchronous_commit TO {wanted}")
+                for sql, parameters in statements:
+                    pooled.exec_driver_sql(sql, parameters)
+            if stale:
+                info[_SYNCHRONOUS_COMMIT] = wanted
 
     def purge_expired(
         self,
@@ -313,6 +356,8 @@ def init_app(app: Flask) -> None:
         settings.log_retention_days,
         settings.log_synchronous_commit,
         settings.log_detail_bytes,
+        settings.log_group_commit,
+        settings.log_group_writers or None,
     )
     querylog.enabled = settings.query_log
     querylog.model_dir = app.extensions["creditscorer.store"].root

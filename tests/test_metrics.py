@@ -60,6 +60,9 @@ def test_requests_are_counted_by_route_model_and_status(client):
     assert count(found, metric, **batch) == 1
     # One log row per scoring request (3 + 1 + the batch), each write timed.
     assert count(found, "creditscorer_log_write_duration_seconds") == 5
+    # One client at a time: each row was a commit of its own.
+    assert count(found, "creditscorer_log_commit_rows") == 5
+    assert found[("creditscorer_log_commit_rows_sum", ())] == 5
     assert count(found, "creditscorer_batch_rows", model="logistic") == 1
     assert found[("creditscorer_batch_rows_sum", (("model", "logistic"),))] == 250
     assert found[("creditscorer_batch_rows_bucket", (("le", "100.0"), ("model", "logistic")))] == 0
