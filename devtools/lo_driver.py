@@ -62,10 +62,15 @@ def libreoffice_available() -> tuple[bool, str]:
     return True, ""
 
 
-def request_folders() -> set[Path]:
-    """The private folders the workbook's curl transport makes in the temporary folder,
-    one per LibreOffice session (``creditscorer-*``)."""
-    return set(Path(tempfile.gettempdir()).glob("creditscorer-*/"))
+# HttpTransport.bas names them "creditscorer-" & Format$(Date, "yyyymmdd") & "-" & digits:
+# the pattern leaves other creditscorer-* folders (a benchmark's, a profile) alone.
+REQUEST_FOLDER_GLOB = "creditscorer-" + "[0-9]" * 8 + "-*/"
+
+
+def request_folders(root: Path | None = None) -> set[Path]:
+    """The private folders the workbook's curl transport makes in the temporary folder
+    (or ``root``), one per LibreOffice session."""
+    return set((root or Path(tempfile.gettempdir())).glob(REQUEST_FOLDER_GLOB))
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from workbook_support import VBA_DIR, WORKBOOK_PATH, source_modules
 
+from devtools.lo_driver import request_folders
 from excel import build
 
 BROKEN_MODULES = {
@@ -134,6 +135,18 @@ def test_the_error_number_base_is_defined_once_for_every_module():
     assert definitions == [("ErrorCodes", "Public Const OBJECT_ERROR As Long = -2147221504")], (
         definitions
     )
+
+
+def test_the_request_folder_clean_up_matches_only_the_transports_folders(tmp_path):
+    """The LibreOffice tests and tools remove the curl transport's new folders: by the name
+    HttpTransport.bas gives them, so a benchmark's creditscorer-* folder beside them stays."""
+    assert (
+        '"/creditscorer-" & Format$(Date, "yyyymmdd") & "-" & _'
+        in (source_modules()["HttpTransport"])
+    )
+    for name in ("creditscorer-20261202-1234567890", "creditscorer-load-x1", "creditscorer-ab"):
+        (tmp_path / name).mkdir()
+    assert request_folders(tmp_path) == {tmp_path / "creditscorer-20261202-1234567890"}
 
 
 def test_every_on_error_resume_next_guards_one_statement():
