@@ -13,9 +13,9 @@ a key at once. Keys live in the server's database (CREDITSCORER_DATABASE_URL, el
 SQLite file in the instance folder).
 
 ``python -m server db upgrade`` brings that database's tables to this release's schema
-(Alembic; start-up does the same), ``db current`` shows its revision, ``db history`` the
-revisions, and ``db revision -m MESSAGE [--autogenerate]`` writes a new one
-(server/migrations/README).
+(Alembic; start-up does the same), ``db downgrade REVISION`` takes it back for an older
+release, ``db current`` shows its revision, ``db history`` the revisions, and
+``db revision -m MESSAGE [--autogenerate]`` writes a new one (server/migrations/README).
 """
 
 from __future__ import annotations
@@ -236,6 +236,11 @@ def _db(args: argparse.Namespace) -> int:
     try:
         if args.db_command == "upgrade":
             db.upgrade(engine, args.revision)
+        elif args.db_command == "downgrade":
+            if args.revision == "base":
+                print("error: base would drop every table; drop them yourself", file=sys.stderr)
+                return 2
+            db.downgrade(engine, args.revision)
         elif args.db_command == "current":
             current = db.current_revision(engine)
             head = db.head_revision()
@@ -340,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     db_commands = db_parser.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="bring the tables to the newest revision")
     upgrade.add_argument("revision", nargs="?", default="head", help="default: head")
+    downgrade = db_commands.add_parser(
+        "downgrade", help="take the tables back to a revision, for an older release"
+    )
+    downgrade.add_argument("revision", help="e.g. 0001 (see: db history)")
     db_commands.add_parser("current", help="the revision the database is at")
     db_commands.add_parser("history", help="every revision, newest first")
     revision = db_commands.add_parser("revision", help="write a new revision file")

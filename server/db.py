@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,17 +124,7 @@ def upgrade(engine: Engine, revision: str = "head") -> Upgrade:
     nothing. Both databases change their schema inside that transaction, so a migration
     that fails leaves the database as it was.
     """
-    for attempt in range(_DDL_ATTEMPTS):
-        try:
-            with _schema_lock(engine) as connection:
-                done = _upgrade_locked(connection, revision)
-            break
-        except sa.exc.OperationalError as error:
-            # "database is locked": several SQLite connections switching a new file to WAL
-            # at the same moment, where SQLite refuses at once rather than wait.
-            if "database is locked" not in str(error) or attempt == _DDL_ATTEMPTS - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
+    done = _under_schema_lock(engine, lambda connection: _upgrade_locked(connection, revision))
     where = engine.url.render_as_string(hide_password=True)
     start = BASELINE if done.stamped else done.before
     if start != done.after:
@@ -142,6 +132,60 @@ def upgrade(engine: Engine, revision: str = "head") -> Upgrade:
     elif not done.stamped:
         log.info("%s: at %s, nothing to do", where, done.after)
     return done
+
+
+def downgrade(engine: Engine, revision: str) -> Upgrade:
+    """Take the tables back to ``revision``, for an older release; under the same lock.
+
+    Each revision's ``downgrade`` undoes its ``upgrade``: what a later revision added
+    (columns, tables) is dropped with its data.
+    """
+
+    def work(connection: Connection) -> Upgrade:
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
+        before = MigrationContext.configure(connection).get_current_revision()
+        _check_known(connection, before)
+        command.downgrade(alembic_config(connection), revision)
+        after = MigrationContext.configure(connection).get_current_revision()
+        return Upgrade(before=before, after=after, stamped=False)
+
+    done = _under_schema_lock(engine, work)
+    where = engine.url.render_as_string(hide_password=True)
+    if done.before != done.after:
+        log.info("%s: downgraded from %s to %s", where, done.before, done.after or "nothing")
+    else:
+        log.info("%s: at %s, nothing to do", where, done.after)
+    return done
+
+
+def _under_schema_lock(engine: Engine, work: Callable[[Connection], Upgrade]) -> Upgrade:
+    for attempt in range(_DDL_ATTEMPTS):
+        try:
+            with _schema_lock(engine) as connection:
+                return work(connection)
+        except sa.exc.OperationalError as error:
+            # "database is locked": several SQLite connections switching a new file to WAL
+            # at the same moment, where SQLite refuses at once rather than wait.
+            if "database is locked" not in str(error) or attempt == _DDL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _check_known(connection: Connection, revision: str | None) -> None:
+    """Refuse a database at a revision these migrations do not have (a newer release's)."""
+    from alembic.script import ScriptDirectory
+
+    if revision is None:
+        return
+    script = ScriptDirectory.from_config(alembic_config(connection))
+    if revision not in {r.revision for r in script.walk_revisions()}:
+        raise SchemaError(
+            f"the database is at revision {revision}, which this release does not know "
+            f"(its newest is {script.get_current_head()}): a newer release upgraded it"
+        )
 
 
 def create_tables(engine: Engine) -> None:
@@ -186,7 +230,6 @@ def _schema_lock(engine: Engine) -> Iterator[Connection]:
 def _upgrade_locked(connection: Connection, revision: str) -> Upgrade:
     from alembic import command
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
     config = alembic_config(connection)
     before = MigrationContext.configure(connection).get_current_revision()
@@ -207,13 +250,7 @@ def _upgrade_locked(connection: Connection, revision: str) -> Upgrade:
             # A key added before the server ever started: BASELINE creates the rest.
             log.info("found only %s: %s creates the other tables", ", ".join(present), BASELINE)
     else:
-        script = ScriptDirectory.from_config(config)
-        known = {r.revision for r in script.walk_revisions()}
-        if before not in known:
-            raise SchemaError(
-                f"the database is at revision {before}, which this release does not know "
-                f"(its newest is {script.get_current_head()}): a newer release upgraded it"
-            )
+        _check_known(connection, before)
     command.upgrade(config, revision)
     after = MigrationContext.configure(connection).get_current_revision()
     return Upgrade(before=before, after=after, stamped=stamped)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -181,6 +182,30 @@ def reflected_schema(url: str) -> dict:
         engine.dispose()
 
 
+def frozen_schema(commit: str, db_url: str, tmp_path: Path) -> dict:
+    """The reflected schema of a database that ``commit``'s create_all made, on db_url's kind."""
+    if not db_url.startswith("postgresql"):
+        frozen_url = f"sqlite:///{tmp_path / f'frozen-{commit}.sqlite3'}"
+        make_previous_release_database(frozen_url, commit=commit)
+        return reflected_schema(frozen_url)
+    schema = f"frozen_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(db_url)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        frozen_url = (
+            sa.make_url(db_url)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+        make_previous_release_database(frozen_url, commit=commit)
+        return reflected_schema(frozen_url)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def test_the_command_stamps_a_database_of_the_release_before_migrations_and_keeps_its_rows(url):
     make_previous_release_database(url)
     done = run_db(url, "upgrade")
@@ -237,28 +262,23 @@ def test_a_revision_makes_exactly_what_create_all_made_in_the_code_it_stands_for
     url, tmp_path, db_url, revision, commit
 ):
     assert upgrade_here(url, revision).after == revision
-    built = reflected_schema(url)
-    if url.startswith("sqlite"):
-        frozen_url = f"sqlite:///{tmp_path / 'frozen.sqlite3'}"
-        make_previous_release_database(frozen_url, commit=commit)
-        assert reflected_schema(frozen_url) == built
-        return
-    schema = f"frozen_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(db_url)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        frozen_url = (
-            sa.make_url(db_url)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-        make_previous_release_database(frozen_url, commit=commit)
-        assert reflected_schema(frozen_url) == built
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    assert reflected_schema(url) == frozen_schema(commit, db_url, tmp_path)
+
+
+def test_the_command_downgrades_to_the_schema_the_release_before_migrations_made(
+    url, db_url, tmp_path
+):
+    """For going back to the older release: 0002's columns and table go, the rows stay."""
+    make_previous_release_database(url)
+    upgrade_here(url)
+    done = run_db(url, "downgrade", "0001")
+    assert done.returncode == 0, done.stderr
+    assert f"downgraded from {db.head_revision()} to 0001" in done.stderr
+    assert versions(url) == ["0001"]
+    assert reflected_schema(url) == frozen_schema(PREVIOUS_RELEASE, db_url, tmp_path)
+    assert old_rows(url) == EXPECTED_OLD_ROWS
+    upgrade_here(url)
+    assert schema_differences(url) == []
 
 
 def test_a_database_made_just_before_migrations_gets_only_what_it_lacks(url):
@@ -419,3 +439,42 @@ def test_the_operations_page_shows_what_the_commands_print(tmp_path):
         assert done.returncode == 0, done.stderr
         printed += [command, *(done.stderr + done.stdout).splitlines()]
     assert printed == block.splitlines()
+
+
+FAILING_REVISION = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0900"
+down_revision = {head!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("half_way", sa.Column("id", sa.Integer, primary_key=True))
+    with op.batch_alter_table("query_log") as batch_op:
+        batch_op.add_column(sa.Column("half_way", sa.Integer))
+    raise RuntimeError("a revision that fails half-way")
+
+
+def downgrade():
+    pass
+"""
+
+
+def test_a_revision_that_fails_half_way_leaves_the_database_as_it_was(url, tmp_path, monkeypatch):
+    make_previous_release_database(url)
+    upgrade_here(url)
+    schema = reflected_schema(url)
+    scripts = tmp_path / "migrations"
+    shutil.copytree(db.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    failing = FAILING_REVISION.format(head=db.head_revision())
+    (scripts / "versions" / "0900_half_way.py").write_text(failing, encoding="utf-8")
+    head = db.head_revision()
+    monkeypatch.setattr(db, "MIGRATIONS", scripts)
+    with pytest.raises(RuntimeError, match="half-way"):
+        upgrade_here(url)
+    assert versions(url) == [head]
+    assert reflected_schema(url) == schema
+    assert old_rows(url) == EXPECTED_OLD_ROWS
