@@ -1,7 +1,8 @@
 """One error type and the handlers that turn every failure into problem+json (RFC 9457).
 
 Replies never carry a stack trace: unexpected exceptions are logged with the request
-id and answered with a generic 500.
+id and answered with a generic 500. A database that cannot serve now (down, read-only,
+full) is a 503 with ``Retry-After``, logged in one line that names the cause.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response, g
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from creditscorer.errors import (
@@ -20,9 +22,11 @@ from creditscorer.errors import (
     UnknownModelError,
     ValidationError,
 )
+from server import dberrors
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("creditscorer.server")
+_outage = dberrors.OutageLog(log, "database: a request could not be served (503)")
 
 _TITLES = {
     400: "Invalid input",
@@ -114,6 +118,20 @@ def register_error_handlers(app: Flask) -> None:
     def _model_unavailable(error: Exception) -> Response:
         log.error("model unavailable (request %s): %s", g.get("request_id"), error)
         return problem(503, "the model could not be loaded; the operator has been told in the log")
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_error(error: SQLAlchemyError) -> Response:
+        # Down, read-only, full: the client may retry, and the log gets one line, not a
+        # stack trace per request. Anything else from the database is a bug: a 500.
+        if not dberrors.is_unavailable(error):
+            return _unexpected(error)
+        engine = app.extensions.get("creditscorer.db")
+        _outage.failed(dberrors.describe(error, engine), g.get("request_id"))
+        return problem(
+            503,
+            "the database is unavailable; try again shortly",
+            headers={"Retry-After": str(dberrors.RETRY_AFTER_S)},
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

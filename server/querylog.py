@@ -53,7 +53,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from creditscorer.scoring import BatchResult, Model, SingleResult
-from server import db, drift
+from server import db, dberrors, drift
 from server.logwriter import GroupCommitter, RowInserter
 from server.problems import PROBLEM_JSON, problem
 
@@ -75,6 +75,7 @@ POSTGRES_GROUP_WRITERS = 1  # groups a process writes to PostgreSQL at once (see
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: an alias of the rowid
 _SYNCHRONOUS_COMMIT = "creditscorer.querylog.synchronous_commit"  # per pooled connection
 _Entry = tuple[dict[str, Any], dict[str, Any] | None]  # a log row and its side-table row
+_outage = dberrors.OutageLog(log, "query log: a row could not be written, its reply withheld (503)")
 
 query_log = sa.Table(
     "query_log",
@@ -433,9 +434,13 @@ def _write(querylog: QueryLog, scoring: ScoringRecord, response: Response) -> Re
         row = _essentials(scoring, response)
     try:
         querylog.write(row, detail)
-    except SQLAlchemyError:
-        log.exception("query log: could not write the row of request %s", g.get("request_id"))
+    except SQLAlchemyError as error:
+        if not dberrors.is_unavailable(error):  # a bug, not an outage: keep its stack trace
+            log.exception("query log: could not write the row of request %s", g.get("request_id"))
+        else:  # one line naming the cause, not a stack trace per request
+            _outage.failed(dberrors.describe(error, querylog.engine), g.get("request_id"))
         return _withheld(response)
+    _outage.succeeded()
     response.call_on_close(querylog.maybe_purge)
     return response
 
@@ -450,7 +455,7 @@ def _withheld(response: Response) -> Response:
     for header, value in response.headers.items():
         if header.lower() not in ("content-type", "content-length", "x-model-version"):
             replacement.headers[header] = value
-    replacement.headers["Retry-After"] = "5"
+    replacement.headers["Retry-After"] = str(dberrors.RETRY_AFTER_S)
     return replacement
 
 
