@@ -81,6 +81,9 @@ class RequestResult:
     reply_request_id: str | None = None
     error: str | None = None
     latency_s: float = 0.0
+    sent_at: float = 0.0  # time.perf_counter() when the request was sent
+    content_type: str | None = None
+    retry_after: str | None = None  # the reply's Retry-After header (a 503's)
 
     @property
     def failed(self) -> bool:
@@ -200,7 +203,7 @@ def run_load(
                 send_headers = {"X-Request-ID": result.request_id, **(headers or {})}
                 if planned.content_type:
                     send_headers["Content-Type"] = planned.content_type
-                t0 = time.perf_counter()
+                t0 = result.sent_at = time.perf_counter()
                 try:
                     if connection is None:
                         connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
@@ -209,6 +212,8 @@ def run_load(
                     data = reply.read()
                     result.status = reply.status
                     result.reply_request_id = reply.getheader("X-Request-ID")
+                    result.content_type = reply.getheader("Content-Type")
+                    result.retry_after = reply.getheader("Retry-After")
                     if reply.getheader("Content-Type", "").endswith("json") and data:
                         result.model_version = orjson.loads(data).get("model_version")
                     if reply.will_close:

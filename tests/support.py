@@ -30,6 +30,18 @@ PARTS = {
         "LibreOffice",
         "apt-get install libreoffice-calc libreoffice-script-provider-python python3-uno curl",
     ),
+    "postgresql-server": (
+        "PostgreSQL's server programs (a throwaway cluster: initdb, pg_ctl)",
+        "apt-get install postgresql",
+    ),
+    "chattr": (
+        "the immutable flag (chattr +i) enforced on open files",
+        "run as root on ext4, xfs or btrfs (apt-get install e2fsprogs)",
+    ),
+    "tmpfs": (
+        "a small tmpfs to fill up (mount -t tmpfs)",
+        "run as root with CAP_SYS_ADMIN (docker run --cap-add SYS_ADMIN)",
+    ),
     "chromium": ("Chromium", "apt-get install chromium"),
     "node": ("Node.js", "apt-get install nodejs npm"),
     "nginx": ("nginx", "apt-get install nginx"),
