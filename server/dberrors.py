@@ -30,14 +30,27 @@ _SQLITE_OUTAGES = (
     "SQLITE_CANTOPEN",
     "SQLITE_PROTOCOL",
 )
+# What libpq says when it cannot reach the server; its messages run over several lines.
+_CONNECTION_CAUSES = (
+    ("Connection refused", "the database is unreachable{where}: connection refused"),
+    ("the database system is shutting down", "the PostgreSQL server{where} is shutting down"),
+    ("the database system is starting up", "the PostgreSQL server{where} is starting up"),
+    ("not yet accepting connections", "the PostgreSQL server{where} is starting up"),
+    ("in recovery mode", "the PostgreSQL server{where} is recovering after a crash"),
+    (
+        "server closed the connection unexpectedly",
+        "the PostgreSQL server{where} closed the connection (stopped or restarted)",
+    ),
+    ("timeout expired", "the database is unreachable{where}: the connection timed out"),
+)
 _SQLSTATE_CAUSES = {
-    "53100": "the PostgreSQL server's disk is full",
-    "53200": "the PostgreSQL server is out of memory",
-    "53300": "the PostgreSQL server has too many connections",
-    "25006": "the database is read-only (a PostgreSQL standby, or default_transaction_read_only)",
-    "57P01": "the PostgreSQL server is shutting down",
-    "57P02": "the PostgreSQL server is restarting after a crash",
-    "57P03": "the PostgreSQL server is starting or shutting down and takes no connections",
+    "53100": "the PostgreSQL server{where} has a full disk",
+    "53200": "the PostgreSQL server{where} is out of memory",
+    "53300": "the PostgreSQL server{where} has too many connections",
+    "25006": "the database{where} is read-only (a standby, or default_transaction_read_only)",
+    "57P01": "the PostgreSQL server{where} is shutting down",
+    "57P02": "the PostgreSQL server{where} is restarting after a crash",
+    "57P03": "the PostgreSQL server{where} is starting or shutting down",
 }
 
 
@@ -108,30 +121,40 @@ def describe(error: BaseException, engine: Engine | None = None) -> str:
         return f"SQLite refused: {message}{where} [{name}]"
     sqlstate = str(getattr(original, "sqlstate", "") or "")
     if sqlstate in _SQLSTATE_CAUSES:
-        return f"{_SQLSTATE_CAUSES[sqlstate]} [{sqlstate}]"
+        return f"{_SQLSTATE_CAUSES[sqlstate].format(where=_where(engine))} [{sqlstate}]"
     if isinstance(error, sa.exc.TimeoutError):
         return f"no database connection was free in time: {message}"
     if is_unavailable(error):
-        return f"the database is unreachable: {message}"
+        for pattern, cause in _CONNECTION_CAUSES:
+            if pattern in message:
+                return cause.format(where=_where(engine))
+        return f"the database is unreachable{_where(engine)}: {message}"
     return message
 
 
+def _where(engine: Engine | None) -> str:
+    url = engine.url if engine is not None else None
+    if url is None or not url.host:
+        return ""
+    return f" at {url.host}:{url.port}" if url.port else f" at {url.host}"
+
+
 class OutageLog:
-    """Logs a database outage in a few lines: the first failure, then one line per interval.
+    """Logs a database outage in a few lines: a line per cause and interval, not per request.
 
     ``failed(cause, request_id)`` for every failure; ``succeeded()`` after every success
     (cheap when nothing failed), which logs the recovery once.
     """
 
-    def __init__(self, log: logging.Logger, what: str, interval_s: float = 10.0):
+    def __init__(self, log: logging.Logger, part: str, what: str, interval_s: float = 10.0):
         self.log = log
-        self.what = what
+        self.part = part  # "query log": what the lines begin with
+        self.what = what  # "row not written, reply withheld with 503": what each failure did
         self.interval_s = interval_s
         self._lock = threading.Lock()
         self._failures = 0  # since the last success
         self._unreported = 0  # since the last line
-        self._cause: str | None = None
-        self._next_line = 0.0
+        self._next_line: dict[str, float] = {}  # per cause: no line about it before then
 
     def failed(self, cause: str, request_id: object) -> None:
         """Record one failure; log it if the cause is new or the interval has passed.
@@ -144,13 +167,13 @@ class OutageLog:
         with self._lock:
             self._failures += 1
             now = time.monotonic()
-            if kind == self._cause and now < self._next_line:
+            if now < self._next_line.get(kind, 0.0):
                 self._unreported += 1
                 return
-            more = self._unreported
-            self._cause, self._next_line, self._unreported = kind, now + self.interval_s, 0
+            more, self._unreported = self._unreported, 0
+            self._next_line[kind] = now + self.interval_s
         since = f"; {more} more failed since the last line" if more else ""
-        self.log.error("%s (request %s): %s%s", self.what, request_id, cause, since)
+        self.log.error("%s: %s: %s (request %s%s)", self.part, self.what, cause, request_id, since)
 
     def succeeded(self) -> None:
         """Record a success; logs once that the database works again after failures."""
@@ -158,6 +181,9 @@ class OutageLog:
             return
         with self._lock:
             failures, self._failures, self._unreported = self._failures, 0, 0
-            self._cause, self._next_line = None, 0.0
+            self._next_line.clear()
         if failures:
-            self.log.warning("%s: the database works again after %d failures", self.what, failures)
+            plural = "" if failures == 1 else "s"
+            self.log.warning(
+                "%s: the database works again after %d failure%s", self.part, failures, plural
+            )

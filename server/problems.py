@@ -26,7 +26,7 @@ from server import dberrors
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("creditscorer.server")
-_outage = dberrors.OutageLog(log, "database: a request could not be served (503)")
+_outage = dberrors.OutageLog(log, "database", "request answered 503")
 
 _TITLES = {
     400: "Invalid input",

@@ -75,7 +75,7 @@ POSTGRES_GROUP_WRITERS = 1  # groups a process writes to PostgreSQL at once (see
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: an alias of the rowid
 _SYNCHRONOUS_COMMIT = "creditscorer.querylog.synchronous_commit"  # per pooled connection
 _Entry = tuple[dict[str, Any], dict[str, Any] | None]  # a log row and its side-table row
-_outage = dberrors.OutageLog(log, "query log: a row could not be written, its reply withheld (503)")
+_outage = dberrors.OutageLog(log, "query log", "row not written, reply withheld with 503")
 
 query_log = sa.Table(
     "query_log",

@@ -94,13 +94,16 @@ def test_outages_are_told_from_bugs_and_named_in_one_line(tmp_path):
     assert dberrors.is_unavailable(refused.value)
     assert dberrors.describe(refused.value, read_only).startswith("the database is read-only")
     assert dberrors.is_unavailable(down.value)
-    assert dberrors.describe(down.value).startswith("the database is unreachable")
-    assert "\n" not in dberrors.describe(down.value)  # psycopg's message has two lines
+    port = unreachable.url.port
+    assert dberrors.describe(down.value, unreachable) == (
+        f"the database is unreachable at 127.0.0.1:{port}: connection refused"
+    )
     assert not dberrors.is_unavailable(missing.value)  # a bug: no retry will fix it
 
 
 def test_an_outage_is_logged_in_a_few_lines_not_one_per_request(caplog):
-    outage = dberrors.OutageLog(logging.getLogger("creditscorer.test"), "query log", 60.0)
+    test_log = logging.getLogger("creditscorer.test")
+    outage = dberrors.OutageLog(test_log, "query log", "reply withheld", interval_s=60.0)
     with caplog.at_level(logging.WARNING, logger="creditscorer.test"):
         for i in range(100):
             code = "SQLITE_READONLY" if i % 2 else "SQLITE_IOERR_WRITE"
@@ -110,10 +113,10 @@ def test_an_outage_is_logged_in_a_few_lines_not_one_per_request(caplog):
             outage.succeeded()
     lines = [record.getMessage() for record in caplog.records]
     assert lines == [
-        "query log (request 0): the database is read-only: its file cannot be written "
-        "[SQLITE_IOERR_WRITE]",
-        "query log (request 100): the disk is full: no space left for the database "
-        "[SQLITE_FULL]; 99 more failed since the last line",
+        "query log: reply withheld: the database is read-only: its file cannot be written "
+        "[SQLITE_IOERR_WRITE] (request 0)",
+        "query log: reply withheld: the disk is full: no space left for the database "
+        "[SQLITE_FULL] (request 100; 99 more failed since the last line)",
         "query log: the database works again after 101 failures",
     ]
     assert all(record.exc_info is None for record in caplog.records)  # no stack traces
@@ -257,53 +260,57 @@ def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
 
 
 class Outage:
-    """An ``on_progress`` hook: stops PostgreSQL at ``stop_at`` of the load and starts it
-    again at ``start_at``, each in a thread of its own so that the load keeps running."""
+    """Stops PostgreSQL once ``stop_at`` of the load is done, starts it again ``down_s``
+    later, and holds the requests from ``resume_at`` on until a second after it is back:
+    however fast the machine, part of the load meets the outage and part the recovery.
 
-    def __init__(self, cluster: ThrowawayPostgres, total: int, mode: str, stop_at, start_at):
+    ``hook`` is the load's ``on_progress``; ``plan`` wraps its plan.
+    """
+
+    def __init__(self, cluster: ThrowawayPostgres, total: int, mode: str, stop_at: float = 0.25,
+                 resume_at: float = 0.6, down_s: float = 1.5):  # fmt: skip
         self.cluster, self.total, self.mode = cluster, total, mode
-        self.stop_at, self.start_at = stop_at, start_at
+        self.stop_at, self.resume_at, self.down_s = stop_at, resume_at, down_s
         self.stopping = threading.Event()
-        self.stopped = threading.Event()
-        self.starting = threading.Event()
-        self.started = threading.Event()
+        self.started = threading.Event()  # set once started, or once the attempt failed
         self.times: dict[str, float] = {}
         self.errors: list[BaseException] = []
 
-    def _do(self, step: str, action, done: threading.Event) -> None:
+    def _stop_then_start(self) -> None:
         try:
-            self.times[f"{step}_begin"] = time.perf_counter()
-            action()
-            self.times[f"{step}_end"] = time.perf_counter()
+            self.times["stop_begin"] = time.perf_counter()
+            self.cluster.stop(self.mode)
+            self.times["stop_end"] = time.perf_counter()
+            time.sleep(self.down_s)  # the load goes on meanwhile: requests while it is down
+            self.times["start_begin"] = time.perf_counter()
+            self.cluster.start()
+            self.times["start_end"] = time.perf_counter()
         except BaseException as error:  # reported by the test, not lost in a thread
             self.errors.append(error)
         finally:
-            done.set()
+            self.started.set()
 
-    def __call__(self, n: int) -> None:
+    def hook(self, n: int) -> None:
         if n >= self.total * self.stop_at and not self.stopping.is_set():
             self.stopping.set()
-            action = lambda: self.cluster.stop(self.mode)  # noqa: E731
-            threading.Thread(target=self._do, args=("stop", action, self.stopped)).start()
-        ready = self.stopped.is_set() and not self.starting.is_set()
-        if n >= self.total * self.start_at and ready:
-            self.starting.set()
-            args = ("start", self.cluster.start, self.started)
-            threading.Thread(target=self._do, args=args).start()
+            threading.Thread(target=self._stop_then_start, daemon=True).start()
 
+    def plan(self, plan, pause_s: float, models_every: int = 0):
+        """``plan`` with a pause before each request, held from ``resume_at`` on until a
+        second after the restart; and, when ``models_every``, a ``GET /v1/models`` in
+        between: a route whose only use of the database is the key check."""
 
-def paced(plan, pause_s: float, models_every: int = 0):
-    """``plan`` with a pause before each request (the outage must not be over in a blink),
-    and, when ``models_every``, a ``GET /v1/models`` in between: a route whose only database
-    use is the key check."""
+        def planned(i: int) -> load_test.PlannedRequest:
+            time.sleep(pause_s)
+            if i >= self.total * self.resume_at:
+                self.started.wait(timeout=120)
+                back = self.times.get("start_end", 0.0) + 1.0
+                time.sleep(max(0.0, back - time.perf_counter()))
+            if models_every and i % models_every == 7:
+                return load_test.PlannedRequest("GET", "/v1/models", kind="models")
+            return plan(i)
 
-    def planned(i: int) -> load_test.PlannedRequest:
-        time.sleep(pause_s)
-        if models_every and i % models_every == 7:
-            return load_test.PlannedRequest("GET", "/v1/models", kind="models")
-        return plan(i)
-
-    return planned
+        return planned
 
 
 def wait_for_key_check(url: str, key: str) -> None:
@@ -328,7 +335,7 @@ def wait_for_key_check(url: str, key: str) -> None:
 def test_postgresql_restarted_during_a_load_gives_503s_no_unlogged_score_and_recovers(
     model_dir, throwaway_postgres, mode, keyed, synchronous_commit
 ):
-    """Stopped at a quarter of the load, started again at 45 %: the requests in between get
+    """Stopped at a quarter of the load, started again 1.5 s later: the requests in between get
     503 with Retry-After (problem+json, also where only the key check needs the database),
     every other reply has its row, and the same workers answer 200 again once it is back.
 
@@ -336,7 +343,7 @@ def test_postgresql_restarted_during_a_load_gives_503s_no_unlogged_score_and_rec
     the disk may be lost then (docs/operations.md), so that run commits synchronously.
     """
     cluster = throwaway_postgres
-    total = 2400
+    total = 1600
     env = load_test.server_env(model_dir, cluster.url)
     env["CREDITSCORER_LOG_SYNCHRONOUS_COMMIT"] = "1" if synchronous_commit else "0"
     headers = None
@@ -352,13 +359,13 @@ def test_postgresql_restarted_during_a_load_gives_503s_no_unlogged_score_and_rec
             wait_for_key_check(server.url, key)
             headers = {"X-API-Key": key}
         workers_before = sorted(server.worker_pids())
-        outage = Outage(cluster, total, mode, stop_at=0.25, start_at=0.45)
-        plan = paced(load_test.default_plan, 0.008, models_every=10 if keyed else 0)
+        outage = Outage(cluster, total, mode)
+        plan = outage.plan(load_test.default_plan, 0.005, models_every=10 if keyed else 0)
         report = load_test.run_load(
             server.url, total, concurrency=8, plan=plan, headers=headers,
-            deadline_s=240, on_progress=outage,
+            deadline_s=240, on_progress=outage.hook,
         )  # fmt: skip
-        outage.started.wait(timeout=90)
+        outage.started.wait(timeout=120)
         after = [
             requests.get(f"{server.url}/v1/predict", params=query(i), headers=headers, timeout=30)
             for i in range(5)
@@ -388,7 +395,10 @@ def test_postgresql_restarted_during_a_load_gives_503s_no_unlogged_score_and_rec
 
     assert_no_score_left_unlogged(cluster.url, report)
     assert "Traceback" not in output
-    assert "query log: a row could not be written" in output
+    assert "query log: row not written, reply withheld with 503: " in output
+    assert "query log: the database works again after " in output
+    if keyed:
+        assert "database: request answered 503: " in output  # the key check's line
 
 
 def query(i: int) -> dict[str, object]:
@@ -573,4 +583,4 @@ def test_sqlite_read_only_or_full_gives_503s_a_clear_log_line_and_recovers(
     assert lines, f"no log line names the cause ({cause!r}):\n{output[-3000:]}"
     assert len(lines) <= 8, "one line per request: the log is flooded"
     assert "Traceback" not in output
-    assert "works again" in output
+    assert "query log: the database works again after " in output
