@@ -165,6 +165,7 @@ def run_load(
     deadline_s: float = 900.0,
     run_id: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    max_idle_s: float | None = None,
 ) -> LoadReport:
     """Send ``total`` requests from ``concurrency`` threads; return every request's result.
 
@@ -173,6 +174,9 @@ def run_load(
     then opens a new connection. No request is retried, so each index is sent once.
     The run stops early, leaving the remaining requests unsent, after ``deadline_s``.
     ``on_progress(n)`` is called after every completed request (from the worker threads).
+    ``max_idle_s``: a connection idle for longer is replaced before the next request, as
+    HTTP clients do, so that a plan that pauses is not refused by the server's keep-alive
+    timeout (gunicorn's is 5 s) on a connection it has just closed.
     """
     parts = urlsplit(base_url)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -189,6 +193,7 @@ def run_load(
 
     def work() -> None:
         connection: http.client.HTTPConnection | None = None
+        last_used = 0.0
         try:
             while True:
                 with lock:
@@ -204,6 +209,10 @@ def run_load(
                 if planned.content_type:
                     send_headers["Content-Type"] = planned.content_type
                 t0 = result.sent_at = time.perf_counter()
+                idle = t0 - last_used
+                if connection is not None and max_idle_s is not None and idle > max_idle_s:
+                    connection.close()
+                    connection = None
                 try:
                     if connection is None:
                         connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
@@ -224,7 +233,8 @@ def run_load(
                     if connection is not None:
                         connection.close()
                     connection = None
-                result.latency_s = time.perf_counter() - t0
+                last_used = time.perf_counter()
+                result.latency_s = last_used - t0
                 results[i] = result
                 with lock:
                     done[0] += 1
