@@ -154,7 +154,7 @@ def release_memory() -> None:
     that served one 100,000-row full-attribute batch would keep their peak for good.
     ``malloc_trim`` returns glibc's free pages (a few ms, outside the GIL, after the
     reply); with the ONNX Runtime arena off (creditscorer.scoring) a worker that served
-    every benchmark batch settles at about 240 MB instead of 866 MB.
+    every benchmark batch settles at about 250 MB instead of 866 MB.
     """
     if "pyarrow" in sys.modules:
         sys.modules["pyarrow"].default_memory_pool().release_unused()
