@@ -1395,9 +1395,17 @@ def report(results: dict[str, Any]) -> str:
 
     p("== Targets (benchmark figures on this machine) ==")
     rows = [
-        [t["target"], t["figure"], "met" if t["met"] else "NOT MET"] for t in results["targets"]
+        [
+            t["target"],
+            t["figure"],
+            "met" if t["met"] else "NOT MET",
+            t.get("previous", "—"),
+            t.get("naive", "—"),
+        ]
+        for t in results["targets"]
     ]
-    p(table(["target", "ours", "verdict"], rows))
+    p(table(["target", "ours", "verdict", "previous default", "naive"], rows))
+    p("(previous default: waitress, one process; naive: bench/naive_app.py; — not measured)")
     p(f"\ntotal benchmark time {results['seconds']:.0f} s")
     return out.getvalue()
 
@@ -1417,23 +1425,42 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     floor = results["floor"]
     targets = []
 
-    def add(target: str, value: float | None, limit: float, unit: str, higher_is_better=False):
+    def shown(value: float | None, unit: str) -> str:
+        if value is None or value != value:
+            return "—"
+        if unit == "req/s":
+            return f"{value:,.0f} {unit}"
+        if unit == "ms":
+            return f"{fmt_ms(value)} {unit}"
+        return f"{value:.2f} {unit}"
+
+    def add(
+        target: str,
+        value: float | None,
+        limit: float,
+        unit: str,
+        higher_is_better: bool = False,
+        previous: float | None = None,
+        naive: float | None = None,
+    ) -> None:
+        """One target: our figure and verdict, beside the previous default's and the naive app's
+        figure for the same measurement where they were measured (— where not)."""
+        others = {"previous": shown(previous, unit), "naive": shown(naive, unit)}
         if value is None or value != value:
             targets.append(
-                {"target": target, "figure": "not measured", "met": False, "value": None}
+                {"target": target, "figure": "not measured", "met": False, "value": None, **others}
             )
             return
         met = value >= limit if higher_is_better else value <= limit
-        if unit == "req/s":
-            shown = f"{value:,.0f} {unit}"
-        elif unit == "ms":
-            shown = f"{fmt_ms(value)} {unit}"
-        else:
-            shown = f"{value:.2f} {unit}"
-        targets.append({"target": target, "figure": shown, "met": met, "value": value})
+        targets.append(
+            {"target": target, "figure": shown(value, unit), "met": met, "value": value, **others}
+        )
 
     def p50(*keys: str) -> float | None:
         return (get(results, *keys) or {}).get("p50")
+
+    def rps(kind: str, key: str) -> float | None:
+        return (get(results, "throughput", kind, key) or {}).get("rps")
 
     for name in (*MODELS, *FULL_MODELS):
         if name in FULL_MODELS and name not in floor:
@@ -1443,6 +1470,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             p50("single", "ours", f"{name}|True"),
             t["single_p50_reasons_ms"],
             "ms",
+            previous=p50("single", "previous", f"{name}|True"),
         )
         if name in MODELS:
             add(
@@ -1450,12 +1478,16 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 p50("single", "ours", f"{name}|False"),
                 t["single_p50_ms"],
                 "ms",
+                previous=p50("single", "previous", f"{name}|False"),
+                naive=p50("single", "naive", f"{name}|False"),
             )
     add(
         f"GET /health p50 ≤ {t['health_p50_ms']} ms",
         p50("single", "ours", "health"),
         t["health_p50_ms"],
         "ms",
+        previous=p50("single", "previous", "health"),
+        naive=p50("single", "naive", "health"),
     )
     for name in MODELS:
         key = f"{name}|True"
@@ -1474,20 +1506,26 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             t["throughput_rps"],
             "req/s",
             higher_is_better=True,
+            previous=rps("waitress", key),  # one process each: not 2 workers
+            naive=rps("naive", f"{name}|False"),
         )
     n = 100_000
     json_ms = p50("batch", "ours", f"logistic|json|{n}")
+    previous_json = p50("batch", "previous", f"logistic|json|{n}")
     add(
         f"100,000-row batch ≤ {t['batch_json_100k_ms']:.0f} ms, logistic, JSON",
         json_ms,
         t["batch_json_100k_ms"],
         "ms",
+        previous=previous_json,
+        naive=p50("batch", "naive", f"logistic|json|{n}"),
     )
     add(
         f"100,000-row batch, logistic, CSV ≤ {t['batch_csv_vs_json']}× JSON",
         ratio(p50("batch", "ours", f"logistic|csv|{n}"), json_ms),
         t["batch_csv_vs_json"],
         "×",
+        previous=ratio(p50("batch", "previous", f"logistic|csv|{n}"), previous_json),
     )
     for fmt, label in (("arrow", "Arrow IPC stream"), ("parquet", "Parquet")):
         add(
@@ -1497,12 +1535,15 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "ms",
         )
     for fmt in ("json", "arrow"):
+        onnx = floor["forest"]["onnx"].get(n)
         add(
             f"100,000-row batch ≤ {t['batch_forest_ratio']}× in-process ONNX predict, "
             f"forest, {fmt.upper()}",
-            ratio(p50("batch", "ours", f"forest|{fmt}|{n}"), floor["forest"]["onnx"].get(n)),
+            ratio(p50("batch", "ours", f"forest|{fmt}|{n}"), onnx),
             t["batch_forest_ratio"],
             "×",
+            previous=ratio(p50("batch", "previous", f"forest|{fmt}|{n}"), onnx),
+            naive=ratio(p50("batch", "naive", f"forest|{fmt}|{n}"), onnx),
         )
     for name in FULL_MODELS:
         if name in floor:
@@ -1512,16 +1553,32 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 t["batch_json_100k_ms"],
                 "ms",
             )
+
+    def worst_rss(kinds: tuple[str, ...]) -> float | None:
+        mems = [mem for kind in kinds for mem in results["memory"].get(kind) or []]
+        return max((mem.get("VmRSS", float("nan")) for mem in mems), default=None)
+
     for kinds, label in (
         (("granian",), "python -m server"),
         (("granian2", "gunicorn", "gthread"), "each worker of 2"),
     ):
-        mems = [mem for kind in kinds for mem in results["memory"].get(kind) or []]
-        worst = max((mem.get("VmRSS", float("nan")) for mem in mems), default=None)
-        add(f"RSS ≤ {t['rss_mb']:.0f} MB, {label}", worst, t["rss_mb"], "MB")
+        add(
+            f"RSS ≤ {t['rss_mb']:.0f} MB, {label}",
+            worst_rss(kinds),
+            t["rss_mb"],
+            "MB",
+            previous=worst_rss(("waitress",)),
+            naive=worst_rss(("naive",)),
+        )
     for kind, label in (("granian", "python -m server"), ("gunicorn", "gunicorn -w 2")):
-        s = results["startup"].get(kind) or {}
-        add(f"start-up ≤ {t['startup_s']:.0f} s, {label}", s.get("median"), t["startup_s"], "s")
+        add(
+            f"start-up ≤ {t['startup_s']:.0f} s, {label}",
+            (results["startup"].get(kind) or {}).get("median"),
+            t["startup_s"],
+            "s",
+            previous=(results["startup"].get("waitress") or {}).get("median"),
+            naive=(results["startup"].get("naive") or {}).get("median"),
+        )
     return targets
 
 
