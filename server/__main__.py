@@ -206,21 +206,12 @@ def _keys(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-class _QuietAlembic(logging.Filter):
-    """Alembic's own INFO lines, less the ones that name its internals."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(("Context impl", "Will assume"))
-
-
 def _db(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
     from server import db
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    logging.getLogger("alembic.runtime.migration").addFilter(_QuietAlembic())
     if args.db_command == "history":
         return _db_history()
     try:

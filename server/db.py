@@ -81,11 +81,27 @@ class Upgrade:
     stamped: bool  # a database of the release before migrations, recorded as BASELINE
 
 
+class _AlembicInternals(logging.Filter):
+    """Alembic's INFO lines that name its internals ("Context impl SQLiteImpl." …)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(("Context impl", "Will assume"))
+
+
+def _quiet_alembic() -> None:
+    """Keep Alembic's "Running upgrade …" lines at start-up, without the rest of its INFO."""
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    migration = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, _AlembicInternals) for f in migration.filters):
+        migration.addFilter(_AlembicInternals())
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration, built here (no alembic.ini): the scripts in server/migrations.
 
     ``connection`` is the one the migrations run on (env.py takes it from the attributes).
     """
+    _quiet_alembic()  # before the import, which already logs (the first time)
     from alembic.config import Config
 
     config = Config()
@@ -202,6 +218,7 @@ def downgrade(engine: Engine, revision: str) -> Upgrade:
 
 
 def _under_schema_lock(engine: Engine, work: Callable[[Connection], Upgrade]) -> Upgrade:
+    _quiet_alembic()  # before alembic is imported: its import already logs
     for attempt in range(_DDL_ATTEMPTS):
         try:
             with _schema_lock(engine) as connection:

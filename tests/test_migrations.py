@@ -7,6 +7,7 @@ release before migrations is frozen as the DDL its ``metadata.create_all`` ran
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import shlex
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import tomllib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -478,3 +480,18 @@ def test_a_revision_that_fails_half_way_leaves_the_database_as_it_was(url, tmp_p
     assert versions(url) == [head]
     assert reflected_schema(url) == schema
     assert old_rows(url) == EXPECTED_OLD_ROWS
+
+
+def test_every_migration_file_ships_in_the_package():
+    """Start-up needs the scripts where the package is installed, not just in a checkout."""
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = config["tool"]["setuptools"]["package-data"]["server"]
+    server = PROJECT_ROOT / "server"
+    files = [
+        path.relative_to(server).as_posix()
+        for path in (server / "migrations").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    assert "migrations/env.py" in files
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in shipped)]
+    assert missing == [], f"add them to [tool.setuptools.package-data] server: {missing}"
