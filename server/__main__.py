@@ -212,6 +212,7 @@ def _db(args: argparse.Namespace) -> int:
     from server import db
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    db.quiet_alembic_logs()
     if args.db_command == "history":
         return _db_history()
     try:

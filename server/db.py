@@ -88,7 +88,7 @@ class _AlembicInternals(logging.Filter):
         return not record.getMessage().startswith(("Context impl", "Will assume"))
 
 
-def _quiet_alembic() -> None:
+def quiet_alembic_logs() -> None:
     """Keep Alembic's "Running upgrade …" lines at start-up, without the rest of its INFO."""
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     migration = logging.getLogger("alembic.runtime.migration")
@@ -101,7 +101,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
     ``connection`` is the one the migrations run on (env.py takes it from the attributes).
     """
-    _quiet_alembic()  # before the import, which already logs (the first time)
+    quiet_alembic_logs()  # before the import, which already logs (the first time)
     from alembic.config import Config
 
     config = Config()
@@ -218,7 +218,7 @@ def downgrade(engine: Engine, revision: str) -> Upgrade:
 
 
 def _under_schema_lock(engine: Engine, work: Callable[[Connection], Upgrade]) -> Upgrade:
-    _quiet_alembic()  # before alembic is imported: its import already logs
+    quiet_alembic_logs()  # before alembic is imported: its import already logs
     for attempt in range(_DDL_ATTEMPTS):
         try:
             with _schema_lock(engine) as connection:
