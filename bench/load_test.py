@@ -402,6 +402,40 @@ def commit_rows(url: str) -> tuple[float, float]:
     return found["sum"], found["count"]
 
 
+def _process_cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of the live processes ``pids`` (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def _cpu_seconds(server: ServerProcess, database_url: str, session: str) -> tuple[float, float]:
+    """CPU seconds so far of the server's workers and (PostgreSQL) of its database sessions,
+    found by their ``application_name``."""
+    workers = _process_cpu(server.worker_pids())
+    if database_url.startswith("sqlite"):
+        return workers, 0.0
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            pids = connection.execute(
+                sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": session},
+            ).scalars()
+            pids = list(pids)
+    finally:
+        engine.dispose()
+    return workers, _process_cpu(pids)
+
+
 def _describe(label: str, report: LoadReport) -> str:
     kinds = Counter(r.kind for r in report.results)
     return (
@@ -447,15 +481,25 @@ def main(argv: list[str] | None = None) -> int:
         reports: dict[str, list[LoadReport]] = {label: [] for label in setups}
         grouping: dict[str, tuple[float, float]] = {}
         per_round = max(1, args.requests // args.rounds)
+        cpu: dict[str, tuple[float, float]] = {}
         with contextlib.ExitStack() as stack:
             servers = {}
             for label, env in setups.items():
                 metrics_dir = Path(tmp) / f"metrics-{len(servers)}"
                 metrics_dir.mkdir()
                 env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+                if not url.startswith("sqlite"):  # to find its database sessions' CPU time
+                    joiner = "&" if "?" in url else "?"
+                    name = f"cs-load-{len(servers)}"
+                    env["CREDITSCORER_DATABASE_URL"] = f"{url}{joiner}application_name={name}"
                 servers[label] = stack.enter_context(gunicorn_server(env, args.workers))
                 run_load(servers[label].url, total=500, concurrency=args.concurrency)  # warm-up
+            sessions = {label: f"cs-load-{i}" for i, label in enumerate(servers)}
             before = {label: commit_rows(server.url) for label, server in servers.items()}
+            cpu_before = {
+                label: _cpu_seconds(server, url, sessions[label])
+                for label, server in servers.items()
+            }
             for round_ in range(args.rounds):
                 order = list(setups)[round_ % 3 :] + list(setups)[: round_ % 3]
                 for label in order:
@@ -464,11 +508,22 @@ def main(argv: list[str] | None = None) -> int:
             for label, server in servers.items():
                 rows, commits = commit_rows(server.url)
                 grouping[label] = (rows - before[label][0], commits - before[label][1])
+                after = _cpu_seconds(server, url, sessions[label])
+                cpu[label] = (
+                    after[0] - cpu_before[label][0],
+                    after[1] - cpu_before[label][1],
+                )
         for label, rounds in reports.items():
             median = sorted(rounds, key=lambda r: r.throughput)[len(rounds) // 2]
             rows, commits = grouping[label]
             per_commit = f"; {rows / commits:.2f} log rows per commit" if commits else ""
             print(_describe(label, median) + per_commit, flush=True)
+        # CPU time per request: what the work costs, however busy the machine was.
+        print("CPU time per request (all rounds; workers + their database sessions):")
+        for label, (workers, database) in cpu.items():
+            sent = sum(len(r.results) for r in reports[label])
+            share = f" + database {1000 * database / sent:.3f} ms" if database else ""
+            print(f"  {label:<22} workers {1000 * workers / sent:.3f} ms{share}")
         throughput = {
             label: statistics.median(r.throughput for r in rounds)
             for label, rounds in reports.items()

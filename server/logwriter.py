@@ -19,7 +19,9 @@ event until its group is done (or until it is made leader). So:
 * under load, the size of a group adapts by itself: the longer a commit takes, the more
   callers queue behind it and the more rows the next one carries;
 * one writer at a time per process, which is what SQLite wants anyway (its writers queue
-  on the database lock and sleep in its busy handler otherwise);
+  on the database lock and sleep in its busy handler otherwise); ``leaders=n`` lets n
+  groups be written at once, each by its own caller on its own connection, for a
+  database that takes concurrent writers (PostgreSQL; measured in bench/bench_querylog.py);
 * a failed flush (the database is down, a constraint refused a row) fails its own group
   only: the lead passes on and the next group tries afresh, so an outage leaves nothing
   stuck behind it.

@@ -17,6 +17,10 @@ of decisions that clients already hold; a credit decision without its audit row 
 one failure this log exists to prevent. The write costs a fraction of a millisecond on
 SQLite in WAL mode (see ``bench/bench_querylog.py``). If the row cannot be written, the
 reply is withheld and the client gets a 503 it can retry: no score leaves unlogged.
+What the write can share is the commit: the rows of requests that threads of one process
+write at the same moment go to the database in one transaction, and each thread waits for
+the commit that holds its own row (``server.logwriter``; ``CREDITSCORER_LOG_GROUP_COMMIT=0``
+commits each row alone).
 
 Besides the raw inputs and outputs, each row holds a small ``summary`` (how many rows fell
 in each score bin and in each training-decile bin of every feature) and the approve and
