@@ -77,6 +77,7 @@ def test_a_withheld_reply_is_counted_with_the_status_it_was_sent_with(client):
 
     class Refusing:
         dialect = real_engine.dialect
+        url = real_engine.url  # the outage line names the database
 
         def begin(self):
             raise OperationalError("insert", {}, Exception("disk full"))
