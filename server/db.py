@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from server import dberrors
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -50,6 +52,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
+        dberrors.replace_broken_sqlite_connections(engine)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 

@@ -16,10 +16,12 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+_OPENED_READ_ONLY = "creditscorer.opened_read_only"  # in a pooled connection's info
 RETRY_AFTER_S = 5  # what a client is told to wait before it sends the request again
 _SQLITE_OUTAGES = (
     "SQLITE_FULL",
@@ -68,6 +70,36 @@ def is_unavailable(error: BaseException) -> bool:
     if isinstance(error, sa.exc.OperationalError | sa.exc.TimeoutError | sa.exc.DisconnectionError):
         return True
     return isinstance(error, sa.exc.DBAPIError) and bool(error.connection_invalidated)
+
+
+def replace_broken_sqlite_connections(engine: Engine) -> None:
+    """Drop a SQLite connection from the pool once it met a read-only or unreadable file.
+
+    SQLite opens a file it may not write read-only, and the connection stays read-only
+    after the file is writable again; pooled, it would fail a request now and then long
+    after the fault was fixed. So a connection opened while the files could not be written
+    is replaced when it is next taken from the pool once they can, and one that fails with
+    a read-only or I/O error is marked as a disconnect (only that one is dropped): the
+    server recovers by itself.
+    """
+    path = _sqlite_path(engine)
+    if path is not None:
+
+        @sa.event.listens_for(engine, "connect")
+        def _note_read_only(_dbapi_connection: Any, record: Any) -> None:
+            record.info[_OPENED_READ_ONLY] = not _writable(path)
+
+        @sa.event.listens_for(engine, "checkout")
+        def _replace_if_writable_now(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            if record.info.get(_OPENED_READ_ONLY) and _writable(path):
+                raise sa.exc.DisconnectionError("opened read-only; the file is writable again")
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _replace(context: sa.engine.ExceptionContext) -> None:
+        name = str(getattr(context.original_exception, "sqlite_errorname", "") or "")
+        if name.startswith(("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")):
+            context.is_disconnect = True
+            context.invalidate_pool_on_disconnect = False
 
 
 def _sqlite_path(engine: Engine | None) -> Path | None:
