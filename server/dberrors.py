@@ -129,6 +129,13 @@ def describe(error: BaseException, engine: Engine | None = None) -> str:
     """One line that names the cause: "the database is read-only (...)", "the disk is full ..."."""
     original = getattr(error, "orig", None) or error
     message = " ".join(str(original).split())[:200] or type(original).__name__
+    try:
+        return _cause(error, original, message, engine)
+    except Exception:  # naming the cause must never turn the 503 into a 500
+        return message
+
+
+def _cause(error: BaseException, original: BaseException, message: str, engine: Any) -> str:
     name = str(getattr(original, "sqlite_errorname", "") or "")
     path = _sqlite_path(engine)
     if name:

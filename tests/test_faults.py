@@ -99,6 +99,8 @@ def test_outages_are_told_from_bugs_and_named_in_one_line(tmp_path):
         f"the database is unreachable at 127.0.0.1:{port}: connection refused"
     )
     assert not dberrors.is_unavailable(missing.value)  # a bug: no retry will fix it
+    # Naming the cause never raises (a 503 must not become a 500), whatever the engine.
+    assert dberrors.describe(refused.value, object()) == "attempt to write a readonly database"
 
 
 def test_an_outage_is_logged_in_a_few_lines_not_one_per_request(caplog):
