@@ -616,8 +616,6 @@ def _batch(model: Model, result: BatchResult) -> dict[str, Any]:
     scored = ~np.isnan(probability)
     decisions = result.decision[scored]
     declined = int(np.count_nonzero(decisions == "decline"))
-    shown = probability.astype(object)
-    shown[~scored] = None
     return {
         "row_count": result.n_rows,
         "rows_failed": len(result.errors),
@@ -625,7 +623,9 @@ def _batch(model: Model, result: BatchResult) -> dict[str, Any]:
         "declined": declined,
         "outputs": _dumpb(
             {
-                "probability_default": shown.tolist(),
+                # The float array as it is: orjson writes NumPy arrays in C, and a row's
+                # NaN (a row error) as null, the same text as a list with None in it.
+                "probability_default": probability,
                 "decision": result.decision.tolist(),
                 "errors": {str(i): message for i, message in sorted(result.errors.items())},
             }
