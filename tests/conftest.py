@@ -74,23 +74,36 @@ def api(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     app.extensions["creditscorer.db"].dispose()
 
 
+def _server_env(model_dir: Path, folder: Path) -> dict[str, str]:
+    """A test server's settings: the session's models, and a database of its own in
+    ``folder`` (never the project's ``instance/`` database, where a developer's own query
+    log and API keys live)."""
+    return {
+        "CREDITSCORER_MODEL_DIR": str(model_dir),
+        "CREDITSCORER_TRAIN_IF_MISSING": "0",
+        "CREDITSCORER_DATABASE_URL": f"sqlite:///{folder / 'creditscorer.sqlite3'}",
+    }
+
+
 @pytest.fixture(scope="session")
-def live_server(model_dir: Path) -> Iterator[ServerProcess]:
+def live_server(
+    model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """One real server on 127.0.0.1 (random free port) for the whole session."""
-    server = start_server(
-        {"CREDITSCORER_MODEL_DIR": str(model_dir), "CREDITSCORER_TRAIN_IF_MISSING": "0"}
-    )
+    server = start_server(_server_env(model_dir, tmp_path_factory.mktemp("live")))
     yield server
     server.stop()
 
 
 @pytest.fixture
-def server_factory(model_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
+def server_factory(
+    model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., ServerProcess]]:
     """Start extra servers with other settings; each is stopped after the test."""
     started: list[ServerProcess] = []
 
     def factory(env: dict[str, str] | None = None, args: list[str] | None = None) -> ServerProcess:
-        base = {"CREDITSCORER_MODEL_DIR": str(model_dir), "CREDITSCORER_TRAIN_IF_MISSING": "0"}
+        base = _server_env(model_dir, tmp_path_factory.mktemp("server"))
         server = start_server({**base, **(env or {})}, args)
         started.append(server)
         return server
