@@ -59,7 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from devtools.server_process import stop_process, worker_pids  # noqa: E402
+from devtools.server_process import cpu_seconds, stop_process, worker_pids  # noqa: E402
 
 HOST = "127.0.0.1"
 MODELS = ("logistic", "forest")
@@ -221,19 +221,6 @@ def proc_memory(pid: int) -> dict[str, float]:
     return values
 
 
-def proc_cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of processes, from /proc/<pid>/stat."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
 def system_busy_seconds() -> float:
     """CPU seconds all cores spent busy since boot (everything but idle and iowait)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
@@ -256,7 +243,7 @@ class CpuWatch:
             busy = system_busy_seconds()
         except OSError:
             busy = float("nan")
-        return time.perf_counter(), busy, time.process_time() + proc_cpu_seconds(self.pids)
+        return time.perf_counter(), busy, time.process_time() + cpu_seconds(self.pids)
 
     def background_cores(self) -> float:
         wall0, busy0, own0 = self.start
@@ -531,7 +518,7 @@ def throughput_series(
     for t in threads:
         t.start()
     barrier.wait(timeout=60)
-    cpu_client0, cpu_server0 = time.process_time(), proc_cpu_seconds(server_pids)
+    cpu_client0, cpu_server0 = time.process_time(), cpu_seconds(server_pids)
     watch = CpuWatch(server_pids)
     t0 = time.perf_counter()
     stop_at[0] = t0 + cap
@@ -539,7 +526,7 @@ def throughput_series(
         t.join(timeout=cap + REQUEST_TIMEOUT)
     elapsed = time.perf_counter() - t0
     cpu_client = time.process_time() - cpu_client0
-    cpu_server = proc_cpu_seconds(server_pids) - cpu_server0
+    cpu_server = cpu_seconds(server_pids) - cpu_server0
     samples = [s for r in results for s in r.get("samples", [])]
     done = len(samples)
     result = summarise(samples)
@@ -574,7 +561,7 @@ def batch_series(
             raise RuntimeError(f"POST {path} answered {status}: {reply[:300]!r}")
         check(reply)
         watch = CpuWatch(pids)
-        cpu0 = proc_cpu_seconds(pids)
+        cpu0 = cpu_seconds(pids)
         samples = []
         for _ in range(runs):
             t0 = time.perf_counter()
@@ -589,7 +576,7 @@ def batch_series(
         request_bytes=len(body),
         reply_bytes=len(reply),
         background_cores=watch.background_cores(),
-        server_cpu_ms=(proc_cpu_seconds(pids) - cpu0) / runs * 1e3 if pids else float("nan"),
+        server_cpu_ms=(cpu_seconds(pids) - cpu0) / runs * 1e3 if pids else float("nan"),
     )
     return result
 

@@ -50,7 +50,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:  # run as ``python bench/load_test.py``
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from devtools.server_process import ServerProcess, start_process  # noqa: E402
+from devtools.server_process import ServerProcess, cpu_seconds, start_process  # noqa: E402
 
 GUNICORN_CONFIG = PROJECT_ROOT / "deploy" / "gunicorn.conf.py"
 START_TIMEOUT_S = 120.0
@@ -402,23 +402,10 @@ def commit_rows(url: str) -> tuple[float, float]:
     return found["sum"], found["count"]
 
 
-def _process_cpu(pids: list[int]) -> float:
-    """User + system CPU seconds of the live processes ``pids`` (from /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
-
-
 def _cpu_seconds(server: ServerProcess, database_url: str, session: str) -> tuple[float, float]:
     """CPU seconds so far of the server's workers and (PostgreSQL) of its database sessions,
     found by their ``application_name``."""
-    workers = _process_cpu(server.worker_pids())
+    workers = cpu_seconds(server.worker_pids())
     if database_url.startswith("sqlite"):
         return workers, 0.0
     import sqlalchemy as sa
@@ -433,7 +420,7 @@ def _cpu_seconds(server: ServerProcess, database_url: str, session: str) -> tupl
             pids = list(pids)
     finally:
         engine.dispose()
-    return workers, _process_cpu(pids)
+    return workers, cpu_seconds(pids)
 
 
 def _describe(label: str, report: LoadReport) -> str:

@@ -64,6 +64,20 @@ def worker_pids(pid: int) -> list[int]:
         return []
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the live processes ``pids`` (Linux's /proc/<pid>/stat);
+    a process that has gone counts nothing."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
     """SIGTERM, then SIGKILL after ``timeout``; then end the process group, for the workers
     (granian's, gunicorn's) that share it and outlived their master, so that none keeps a
