@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import pytest
 
 from devtools.server_process import PROJECT_ROOT, ServerProcess, start_server
 
-__all__ = ["PROJECT_ROOT", "STRICT_ENV", "ServerProcess", "require_part", "start_server", "strict"]
+__all__ = [
+    "PROJECT_ROOT",
+    "STRICT_ENV",
+    "ServerProcess",
+    "require_part",
+    "run_together",
+    "start_server",
+    "strict",
+]
+
+T = TypeVar("T")
 
 STRICT_ENV = "CREDITSCORER_REQUIRE_ALL_PARTS"
 
@@ -171,3 +184,24 @@ class AppClient:
 
     def post(self, path: str, **kwargs) -> Reply:
         return self.request("POST", path, **kwargs)
+
+
+def run_together(action: Callable[[T], object], subjects: Sequence[T]) -> list[BaseException]:
+    """Run ``action(subject)`` for every subject in its own thread, all released at once by a
+    barrier (workers starting together); return what they raised, in no order."""
+    barrier = threading.Barrier(len(subjects))
+    failures: list[BaseException] = []
+
+    def start(subject: T) -> None:
+        barrier.wait(timeout=30)
+        try:
+            action(subject)
+        except BaseException as error:  # every failure is the finding
+            failures.append(error)
+
+    threads = [threading.Thread(target=start, args=(subject,)) for subject in subjects]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return failures

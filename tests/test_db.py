@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import sqlalchemy as sa
+from support import run_together
 
 from server import db, keys, querylog  # noqa: F401 (importing registers their tables)
 
 
 def create_concurrently(engines: list[sa.Engine]) -> list[BaseException]:
-    barrier = threading.Barrier(len(engines))
-    failures: list[BaseException] = []
-
-    def start(engine: sa.Engine) -> None:
-        barrier.wait(timeout=30)
-        try:
-            db.create_tables(engine)
-        except BaseException as error:  # every failure is the finding
-            failures.append(error)
-
-    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return failures
+    return run_together(db.create_tables, engines)
 
 
 def test_workers_starting_together_on_an_empty_sqlite_file_all_succeed(tmp_path):

@@ -14,7 +14,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from support import run_together
 
 from server import db, keys, querylog  # noqa: F401 (importing registers their tables)
 
@@ -338,21 +338,7 @@ def test_a_key_added_before_the_server_ever_started_keeps_its_row_and_gets_the_o
 def test_workers_starting_together_on_a_database_of_the_release_before_stamp_it_once(url):
     make_previous_release_database(url)
     engines = [engine_for(url) for _ in range(6)]
-    barrier = threading.Barrier(len(engines))
-    failures: list[BaseException] = []
-
-    def start(engine: sa.Engine) -> None:
-        barrier.wait(timeout=30)
-        try:
-            db.upgrade(engine)
-        except BaseException as error:  # every failure is the finding
-            failures.append(error)
-
-    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    failures = run_together(db.upgrade, engines)
     for engine in engines:
         engine.dispose()
     assert failures == []
