@@ -41,7 +41,7 @@ class Settings:
     # three-feature model) has them compressed into query_log_detail (see querylog).
     log_detail_bytes: int = 64 * 1024
     log_group_commit: bool = True  # concurrent requests' rows share a commit (see logwriter)
-    log_group_writers: int = 0  # groups one process writes at once; 0: by database (querylog)
+    log_group_writers: int = 1  # groups one process writes at once (0 counts as 1)
     stats_window_hours: int = 24  # the window of /v1/stats and /dashboard when none is given
 
     @classmethod
