@@ -208,7 +208,7 @@ def predict_batch(scoring: ScoringRecord) -> Response:
         with_reasons = flag(request.args.get("reasons"), "reasons", False)
     limits = settings()
     table = _read_batch(model.card.feature_names, limits.max_batch_rows, body)
-    scoring.inputs, scoring.rows = tables.LogColumns(table.columns), table.n_rows
+    scoring.inputs, scoring.rows = table.columns, table.n_rows
     if with_reasons and table.n_rows > limits.max_reason_rows:
         raise ApiError(
             413,

@@ -75,7 +75,6 @@ DETAIL_ENCODING = "zstd+json"  # a zstd frame of {"inputs": …, "outputs": …}
 # 2.7x at its fastest level (see docs/performance.md); the floats of the scores are what
 # keeps any codec near 3x, so a higher level buys almost nothing.
 _ZSTD_LEVEL = 1
-POSTGRES_GROUP_WRITERS = 1  # groups a process writes to PostgreSQL at once (see QueryLog)
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: an alias of the rowid
 _SYNCHRONOUS_COMMIT = "creditscorer.querylog.synchronous_commit"  # per pooled connection
 _Entry = tuple[dict[str, Any], dict[str, Any] | None]  # a log row and its side-table row
@@ -173,7 +172,7 @@ class QueryLog:
         synchronous_commit: bool = False,
         detail_bytes: int = 64 * 1024,
         group_commit: bool = True,
-        group_writers: int | None = None,
+        group_writers: int = 1,
     ):
         self.engine = engine
         self.log_inputs = log_inputs
@@ -200,10 +199,10 @@ class QueryLog:
         self._async_commit = self._postgres and not synchronous_commit
         # Concurrent requests' rows share one transaction; each caller still returns only
         # once its own row is committed (see server.logwriter). Off: one commit per row.
-        if group_writers is None:
-            group_writers = POSTGRES_GROUP_WRITERS if self._postgres else 1
+        # ``group_writers`` groups may be written at once, each on its own connection (one
+        # by default: measured in docs/performance.md, more paid off on neither database).
         self.writer: GroupCommitter[_Entry] = GroupCommitter(
-            self._insert, group_commit, leaders=group_writers
+            self._insert, group_commit, leaders=max(1, group_writers)
         )
         self._log_rows = RowInserter(query_log, engine.dialect)
         self._detail_rows = RowInserter(query_log_detail, engine.dialect)
@@ -362,7 +361,7 @@ def init_app(app: Flask) -> None:
         settings.log_synchronous_commit,
         settings.log_detail_bytes,
         settings.log_group_commit,
-        settings.log_group_writers or None,
+        settings.log_group_writers,
     )
     querylog.enabled = settings.query_log
     querylog.model_dir = app.extensions["creditscorer.store"].root
@@ -554,12 +553,27 @@ def _row(scoring: ScoringRecord, response: Response, log_inputs: bool) -> dict[s
         row["outputs"] = _dumpb({k: body.get(k) for k in ("title", "detail", "errors")})
     if log_inputs and inputs is not None:
         if isinstance(result, BatchResult):
-            columns = {name: list(inputs[name]) for name in features if name in inputs}
+            columns = {name: _column(inputs[name]) for name in features if name in inputs}
             row["inputs"] = _dumpb(columns)
         elif isinstance(inputs, dict):
             shown = features or sorted(inputs)
             row["inputs"] = _dumpb({name: inputs.get(name) for name in shown})
     return row
+
+
+def _column(values: Any) -> Any:
+    """A batch's input column as orjson writes it fastest, the same JSON either way.
+
+    JSON bodies give lists or tuples (written as they are); columnar bodies (CSV, Arrow,
+    Parquet) give NumPy arrays: integer, boolean and float64 ones are written by orjson in C
+    (NaN as null, as a list would be); the rest as the lists ``tolist()`` makes: orjson
+    would hand an object (text) array to ``default``, and would write a float32 as its
+    shortest text (0.1) rather than the float64 the model was given (0.10000000149011612).
+    """
+    if isinstance(values, np.ndarray):
+        native = values.dtype.kind in "biu" or values.dtype == np.float64
+        return values if native else values.tolist()
+    return values if isinstance(values, list | tuple) else list(values)
 
 
 def _summary(model: Model, X: np.ndarray, probabilities: np.ndarray) -> str:

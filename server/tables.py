@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -50,31 +50,6 @@ class InputTable:
             columns = [column.to_pylist() for column in self.echo_table.columns]
             self.echo_rows = list(zip(*columns, strict=True)) if columns else []
         return self.echo_rows
-
-
-class LogColumns(Mapping[str, Sequence[Any]]):
-    """A batch's columns as the query log reads them: NumPy columns as Python lists.
-
-    Columnar bodies (Arrow, Parquet, CSV) give NumPy columns; the log would write them
-    through one NumPy scalar per cell, which costs about twice ``tolist()``. Converted on
-    first read only, so nothing is spent when the log keeps no inputs.
-    """
-
-    def __init__(self, columns: Mapping[str, Sequence[Any]]):
-        self._columns = columns
-        self._converted: dict[str, Sequence[Any]] = {}
-
-    def __getitem__(self, name: str) -> Sequence[Any]:
-        if name not in self._converted:
-            column = self._columns[name]
-            self._converted[name] = column.tolist() if isinstance(column, np.ndarray) else column
-        return self._converted[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._columns)
-
-    def __len__(self) -> int:
-        return len(self._columns)
 
 
 def _bad(field_name: str, message: str, status: int = 400) -> ApiError:
