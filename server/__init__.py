@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     # before migrations), under a lock so that workers starting together take turns.
     try:
         db.upgrade(engine)
-    except Exception:
-        engine.dispose()  # no app to dispose of it later
-        raise
+    except Exception as error:
+        from server import dberrors
+
+        if not dberrors.is_unavailable(error):
+            engine.dispose()  # no app to dispose of it later
+            raise
+        # The database is down (or read-only, or full) as this process starts: a gunicorn
+        # worker restarted during an outage. Failing here would make gunicorn stop the
+        # whole service ("Worker failed to boot"); instead the process serves 503s with
+        # Retry-After and checks the schema once the database answers again.
+        _upgrade_when_back(app, engine, dberrors.describe(error, engine))
 
     from server.api import api
     from server.problems import register_error_handlers
@@ -80,6 +89,41 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     if settings.gc_tuning:
         tune_gc()
     return app
+
+
+def _upgrade_when_back(app: Flask, engine: Any, cause: str) -> None:
+    """Run the schema upgrade that start-up could not, before the first request it can.
+
+    Until it succeeds every request raises the database's error, which the error handlers
+    answer with a 503 and ``Retry-After`` (server.problems); one thread at a time tries,
+    the others are answered with the last error at once.
+    """
+    from server import db
+
+    log = logging.getLogger("creditscorer.db")
+    log.error("start-up: the schema could not be checked: %s; serving 503 until it can", cause)
+    state: dict[str, Any] = {"pending": True, "error": None}
+    trying = threading.Lock()
+
+    def _schema_first() -> None:
+        if not state["pending"]:
+            return
+        if not trying.acquire(blocking=False):
+            if state["error"] is not None:
+                raise state["error"]
+            trying.acquire()  # the first try is under way: wait for it
+        try:
+            if state["pending"]:
+                db.upgrade(engine)
+                state["pending"], state["error"] = False, None
+                log.warning("start-up: the database answers again; the schema is checked")
+        except Exception as error:
+            state["error"] = error
+            raise
+        finally:
+            trying.release()
+
+    app.before_request_funcs.setdefault(None, []).insert(0, _schema_first)
 
 
 def _train_built_in_models(model_dir: Path) -> None:

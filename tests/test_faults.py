@@ -22,6 +22,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -297,6 +298,47 @@ def wait_for_key_check(url: str, key: str) -> None:
         time.sleep(0.1)
     assert refused >= 8, "the server did not start asking for a key"
     assert requests.get(f"{url}/v1/models", headers={"X-API-Key": key}, timeout=10).ok
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_worker_restarted_while_postgresql_is_down_boots_serves_503_and_recovers(
+    model_dir, throwaway_postgres
+):
+    """A worker that starts during an outage (here: one killed, which the master replaces)
+    must not fail to boot: gunicorn would then stop the whole service."""
+    cluster = throwaway_postgres
+    env = load_test.server_env(model_dir, cluster.url)
+    with load_test.gunicorn_server(env, workers=2) as server:
+        assert requests.get(f"{server.url}/v1/predict", params=query(0), timeout=30).ok
+        cluster.stop("fast")
+        try:
+            killed = server.worker_pids()[0]
+            os.kill(killed, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                pids = server.worker_pids()
+                if len(pids) == 2 and killed not in pids:
+                    break
+                time.sleep(0.2)
+            time.sleep(2)  # the new worker has booted (or failed to)
+            assert server.process.poll() is None, output_of(server)[-3000:]
+            during = [
+                requests.get(f"{server.url}/v1/predict", params=query(i), timeout=30)
+                for i in range(6)
+            ]
+        finally:
+            cluster.start()
+        time.sleep(1)
+        after = [
+            requests.get(f"{server.url}/v1/predict", params=query(i), timeout=30) for i in range(6)
+        ]
+        output = output_of(server)
+    assert {r.status_code for r in during} == {503}, output[-3000:]
+    assert all(r.headers.get("Retry-After") for r in during)
+    assert {r.status_code for r in after} == {200}, output[-3000:]
+    assert "Worker failed to boot" not in output
+    assert "the schema could not be checked" in output
 
 
 @pytest.mark.slow
